@@ -1,1 +1,4 @@
 //! The admin HTTP API.
+
+mod body;
+pub mod error;
