@@ -1,4 +1,6 @@
 //! The admin HTTP API.
 
+mod binary;
 mod body;
 pub mod error;
+mod selector;
