@@ -23,6 +23,8 @@ mod openapi;
 mod rooms;
 mod selector;
 mod sockets;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
