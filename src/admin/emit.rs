@@ -172,15 +172,6 @@ async fn send(state: &AdminState, request: EmitRequest) -> Result<EmitAnswer, Ap
             partial,
         });
     }
-    let metrics = state.metrics();
-    metrics
-        .acks
-        .with_label_values(&["answered"])
-        .inc_by(acks.len() as u64);
-    metrics
-        .acks
-        .with_label_values(&["timed_out"])
-        .inc_by(timeouts.len() as u64);
     let acks = acks
         .into_iter()
         .map(|ack| AckAnswer {

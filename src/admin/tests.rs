@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::{AdminState, ROUTES, router};
@@ -32,8 +33,10 @@ fn config(tokens: &[&str]) -> AdminConfig {
 }
 
 fn state(config: &AdminConfig) -> AdminState {
-    let adapter = Arc::new(Adapter::memory(Arc::new(LocalAdapter::default())));
-    AdminState::new(adapter, Metrics::new(), config)
+    let metrics = Metrics::new();
+    let local = LocalAdapter::new(metrics.clone(), CancellationToken::new());
+    let adapter = Arc::new(Adapter::memory(Arc::new(local)));
+    AdminState::new(adapter, metrics, config)
 }
 
 fn app(tokens: &[&str]) -> Router {
@@ -640,10 +643,7 @@ async fn openapi_without_tokens_drops_security() {
     assert_eq!(reserved, super::emit::RESERVED_EVENTS);
 }
 
-// The tests below reach the adapter: they need the in-memory rooms index.
-
 #[tokio::test]
-#[ignore = "needs the in-memory adapter (src/adapter/local.rs)"]
 async fn answers_through_the_adapter() {
     let app = app(&[TOKEN]);
     let cases: &[(&str, &str, Value)] = &[
