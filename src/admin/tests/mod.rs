@@ -1,6 +1,9 @@
 //! Table tests of the admin router, driven with `oneshot` requests: authentication,
 //! routing, content types, limits, validation, the error envelope, route metrics, the
-//! OpenAPI document, and (through the in-memory adapter) the answers.
+//! OpenAPI document, and (through the in-memory adapter) the answers. [`clients`] drives
+//! the API against real Socket.IO clients over long-polling.
+
+mod clients;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
