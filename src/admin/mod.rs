@@ -8,7 +8,7 @@
 //! `/v1/` path, routed or not, so routes cannot be probed without a token; it makes sure
 //! any error leaves as the JSON envelope; and it counts the request under its route
 //! template (or `other`), never its raw path. Handlers read their body through
-//! [`body::read_json`] and validate all of it before calling the [`Adapter`], so a refused
+//! `body::read_json` and validate all of it before calling the [`Adapter`], so a refused
 //! request changes nothing. Statuses are chosen in [`error`] only.
 //!
 //! Settings that may change while serving (tokens, body limit, longest ack wait) sit in a
