@@ -58,7 +58,11 @@ pub fn var_name(path: &str) -> String {
 
 /// Every variable the relay understands, with the key path it sets.
 pub fn known_vars() -> BTreeMap<String, String> {
-    Schema::new()
+    known(&Schema::new())
+}
+
+fn known(schema: &Schema) -> BTreeMap<String, String> {
+    schema
         .paths()
         .into_iter()
         .map(|path| (var_name(&path), path))
@@ -67,7 +71,7 @@ pub fn known_vars() -> BTreeMap<String, String> {
 
 /// Puts the variables' values in `layers`, reporting unknown variables and bad values.
 pub(crate) fn overlay(vars: &BTreeMap<String, String>, schema: &Schema, layers: &mut Layers) {
-    let known = known_vars();
+    let known = known(schema);
     for (name, raw) in vars {
         let Some(path) = known.get(name) else {
             let hint = match closest(name, known.keys().map(String::as_str)) {

@@ -15,7 +15,7 @@
 //! [`validate`](super::validate), whose findings are tied back to the file line or the
 //! variable that set the key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,8 +34,8 @@ pub(crate) const SECRET_KEYS: &[&str] = &["admin.tokens", "cluster.redis_url"];
 /// The key that stands for the config file itself in errors about the file as a whole.
 const FILE_KEY: &str = "--config";
 
-/// Where a configuration comes from, lowest precedence last: flags, then the environment,
-/// then the file, then built-in defaults.
+/// Where a configuration comes from. Precedence, lowest first: built-in defaults, `file`,
+/// `env`, `overrides`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sources {
     /// The TOML file (`--config FILE`), if any.
@@ -100,63 +100,8 @@ pub fn load_text(
     env::overlay(env_vars, &schema, &mut layers);
     flag_layer(overrides, &mut layers);
 
-    let mut merged = Table::new();
-    let mut refused = Vec::new();
-    for (path, entry) in &layers.values {
-        if let Err(reason) = probe(path, &entry.value) {
-            refused.push(entry.origin.locate(ConfigError::new(path, reason)));
-            continue;
-        }
-        let (section, key) = split(path);
-        merged
-            .entry(section)
-            .or_insert_with(|| Value::Table(Table::new()))
-            .as_table_mut()
-            .expect("sections are tables")
-            .insert(key.to_owned(), entry.value.clone());
-    }
-
-    layers.errors.extend(refused);
-    // Keys whose every setting was refused: they fall back to their defaults.
-    let fell_back: Vec<String> = layers
-        .errors
-        .iter()
-        .filter(|e| {
-            split_checked(&e.key).is_none_or(|(section, key)| {
-                merged
-                    .get(section)
-                    .and_then(Value::as_table)
-                    .is_none_or(|t| !t.contains_key(key))
-            })
-        })
-        .map(|e| e.key.clone())
-        .collect();
-    let config = match Config::deserialize(Value::Table(merged)) {
-        Ok(config) => config,
-        Err(e) => {
-            // Every key passed on its own; the fields are independent, so this is a bug.
-            layers.errors.push(ConfigError::new(
-                "config",
-                format!("internal error: {}", one_line(e.message())),
-            ));
-            Config::default()
-        }
-    };
-
-    for finding in validate::findings(&config) {
-        // A refused value was replaced by its default; rules about that say nothing new.
-        if fell_back.iter().any(|k| k == finding.key) {
-            continue;
-        }
-        let origin = layers
-            .origin(finding.key)
-            .or_else(|| finding.because.and_then(|k| layers.origin(k)));
-        let mut error = ConfigError::new(finding.key, finding.reason);
-        if let Some(origin) = origin {
-            error = origin.locate(error);
-        }
-        layers.errors.push(error);
-    }
+    let (config, fell_back) = layers.merge();
+    layers.check_rules(&config, &fell_back);
 
     if layers.errors.is_empty() {
         Ok(config)
@@ -183,7 +128,8 @@ pub(crate) enum Origin {
 }
 
 impl Origin {
-    /// Ties `error` to this origin: a file line, or the variable or flag named in the reason.
+    /// Ties `error` about the key from this origin to it: a file line, or the variable or
+    /// flag named in the reason.
     fn locate(&self, error: ConfigError) -> ConfigError {
         match self {
             Origin::File(line) => error.at_line(Some(*line)),
@@ -193,6 +139,21 @@ impl Origin {
             },
             Origin::Flag(flag) => ConfigError {
                 reason: format!("{} (set by {flag})", error.reason),
+                ..error
+            },
+        }
+    }
+
+    /// Ties `error` to this origin of `other`, the key that made `error.key` wrong.
+    fn locate_via(&self, other: &str, error: ConfigError) -> ConfigError {
+        match self {
+            Origin::File(line) => error.at_line(Some(*line)),
+            Origin::Env(var) => ConfigError {
+                reason: format!("{} ({other} set by {var})", error.reason),
+                ..error
+            },
+            Origin::Flag(flag) => ConfigError {
+                reason: format!("{} ({other} set by {flag})", error.reason),
                 ..error
             },
         }
@@ -235,6 +196,71 @@ impl Layers {
     fn origin(&self, key: &str) -> Option<&Origin> {
         self.values.get(key).map(|e| &e.origin)
     }
+
+    /// Checks what each value means, then builds the config from the values that pass,
+    /// over the defaults. Also returns the keys that had a problem and so kept their
+    /// defaults.
+    fn merge(&mut self) -> (Config, BTreeSet<String>) {
+        let mut merged = Table::new();
+        for (path, entry) in &self.values {
+            if let Err(reason) = probe(path, &entry.value) {
+                self.errors
+                    .push(entry.origin.locate(ConfigError::new(path, reason)));
+                continue;
+            }
+            let (section, key) = split(path);
+            if let Value::Table(section) = merged
+                .entry(section)
+                .or_insert_with(|| Value::Table(Table::new()))
+            {
+                section.insert(key.to_owned(), entry.value.clone());
+            }
+        }
+        let is_set = |key: &str| {
+            key.split_once('.').is_some_and(|(section, key)| {
+                merged
+                    .get(section)
+                    .and_then(Value::as_table)
+                    .is_some_and(|t| t.contains_key(key))
+            })
+        };
+        let fell_back = self
+            .errors
+            .iter()
+            .filter(|e| !is_set(&e.key))
+            .map(|e| e.key.clone())
+            .collect();
+        let config = Config::deserialize(Value::Table(merged)).unwrap_or_else(|e| {
+            // Every value passed on its own and the fields are independent: a bug if seen.
+            self.errors.push(ConfigError::new(
+                "config",
+                format!("internal error: {}", one_line(e.message())),
+            ));
+            Config::default()
+        });
+        (config, fell_back)
+    }
+
+    /// Runs the cross-field rules on `config`, tying each finding to the line or variable
+    /// that set its key, or else the key that broke the rule.
+    fn check_rules(&mut self, config: &Config, fell_back: &BTreeSet<String>) {
+        for finding in validate::findings(config) {
+            // A refused value was replaced by its default; rules about that say nothing new.
+            if fell_back.contains(finding.key) {
+                continue;
+            }
+            let error = ConfigError::new(finding.key, finding.reason);
+            let error = match (self.origin(finding.key), finding.because) {
+                (Some(origin), _) => origin.locate(error),
+                (None, Some(because)) => match self.origin(because) {
+                    Some(origin) => origin.locate_via(because, error),
+                    None => error,
+                },
+                (None, None) => error,
+            };
+            self.errors.push(error);
+        }
+    }
 }
 
 /// The keys the configuration has and the kind of value each takes, read from the defaults.
@@ -249,12 +275,12 @@ impl Schema {
         Self { defaults }
     }
 
-    /// Section names, in order.
+    /// Section names, sorted.
     pub(crate) fn sections(&self) -> impl Iterator<Item = &str> {
         self.defaults.keys().map(String::as_str)
     }
 
-    /// Keys of `section`, in order.
+    /// Keys of `section`, sorted.
     pub(crate) fn keys(&self, section: &str) -> impl Iterator<Item = &str> {
         self.section(section)
             .into_iter()
@@ -473,11 +499,7 @@ pub(crate) fn is_secret(path: &str) -> bool {
 }
 
 fn split(path: &str) -> (&str, &str) {
-    split_checked(path).expect("paths are section.key")
-}
-
-fn split_checked(path: &str) -> Option<(&str, &str)> {
-    path.split_once('.')
+    path.split_once('.').expect("paths are section.key")
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -542,5 +564,50 @@ pub(crate) fn describe(default: &Value) -> String {
             item.trim_start_matches("an ").trim_start_matches("a ")
         ),
         None => kind_of(default).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_has_every_section_and_key() {
+        let schema = Schema::new();
+        let sections: Vec<&str> = schema.sections().collect();
+        assert_eq!(sections, ["admin", "cluster", "log", "server"]);
+        assert!(
+            schema
+                .paths()
+                .contains(&"server.ping_interval_ms".to_owned())
+        );
+        assert_eq!(
+            schema.default_of("admin", "tokens"),
+            Some(&Value::Array(Vec::new()))
+        );
+        assert_eq!(describe(&Value::Array(Vec::new())), "a list of strings");
+    }
+
+    #[test]
+    fn typos_find_their_key() {
+        let keys = ["ping_interval_ms", "ping_timeout_ms", "path", "listen"];
+        assert_eq!(
+            closest("ping_interval", keys.into_iter()),
+            Some("ping_interval_ms")
+        );
+        assert_eq!(closest("pth", keys.into_iter()), Some("path"));
+        assert_eq!(closest("lisen", keys.into_iter()), Some("listen"));
+        assert_eq!(closest("transports", keys.into_iter()), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn lines_count_from_one() {
+        let text = "a\nb\n\nc";
+        assert_eq!(line_of(text, 0), 1);
+        assert_eq!(line_of(text, 2), 2);
+        assert_eq!(line_of(text, text.len() - 1), 4);
+        assert_eq!(line_of(text, 1000), 4);
     }
 }

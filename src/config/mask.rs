@@ -23,7 +23,7 @@ pub fn masked(config: &Config) -> Config {
 
 /// The effective configuration as TOML, secrets masked: what `--check-config` prints.
 pub fn render_masked(config: &Config) -> String {
-    toml::to_string_pretty(&masked(config))
+    toml::to_string(&masked(config))
         .expect("the config tree serializes to TOML (tested with the defaults)")
 }
 

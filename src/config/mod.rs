@@ -5,14 +5,14 @@
 //!
 //! - [`load`] builds a [`Config`] from [`Sources`] and reports every problem at once
 //!   ([`ConfigErrors`]), each naming its key and, where known, the file line;
-//! - [`env`] maps `SIO_RELAY_*` variables to keys;
+//! - [`env`](mod@env) maps `SIO_RELAY_*` variables to keys;
 //! - [`validate`] holds the rules that types alone cannot express;
 //! - [`render_masked`] prints the effective config with secrets masked (`--check-config`).
 //!
 //! `config/sio-relay.toml` in the repository documents every key with its default.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +147,21 @@ impl Default for AdminConfig {
     }
 }
 
+impl AdminConfig {
+    /// The URL a client on this host uses to reach the admin API: `http://` and
+    /// `listen`, with an unspecified address (`0.0.0.0`, `::`) replaced by loopback.
+    pub fn client_url(&self) -> String {
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
+    }
+}
+
 impl fmt::Debug for AdminConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Destructured so that a new field cannot be left out unnoticed.
@@ -269,6 +284,18 @@ mod tests {
     fn defaults_serialize_to_toml_and_back() {
         let text = toml::to_string(&Config::default()).unwrap();
         assert_eq!(toml::from_str::<Config>(&text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn admin_client_url_reaches_this_host() {
+        let mut admin = AdminConfig::default();
+        assert_eq!(admin.client_url(), "http://127.0.0.1:3001");
+        admin.listen = "0.0.0.0:4001".parse().unwrap();
+        assert_eq!(admin.client_url(), "http://127.0.0.1:4001");
+        admin.listen = "[::]:4001".parse().unwrap();
+        assert_eq!(admin.client_url(), "http://[::1]:4001");
+        admin.listen = "10.1.2.3:4001".parse().unwrap();
+        assert_eq!(admin.client_url(), "http://10.1.2.3:4001");
     }
 
     #[test]
