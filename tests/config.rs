@@ -429,7 +429,12 @@ fn the_admin_tokens_rule_applies_to_flags_and_variables() {
 
     let errors = load_env(&[("SIO_RELAY_ADMIN_LISTEN", "10.0.0.5:3001")]).unwrap_err();
     let error = error_about(&errors, "admin.tokens");
-    assert!(error.reason.contains("SIO_RELAY_ADMIN_LISTEN"), "{error}");
+    assert!(
+        error
+            .reason
+            .contains("admin.listen set by SIO_RELAY_ADMIN_LISTEN"),
+        "{error}"
+    );
 }
 
 #[test]
