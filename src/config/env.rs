@@ -17,7 +17,8 @@ use std::ffi::OsString;
 use toml::Value;
 
 use super::error::{ConfigError, ConfigErrors};
-use super::load::{Layers, Origin, Schema, closest, describe, is_secret, kind_of};
+use super::load::{Layers, Origin};
+use super::schema::{Schema, closest, describe, is_secret, kind_of};
 
 /// The prefix of every variable the relay reads.
 pub const PREFIX: &str = "SIO_RELAY_";

@@ -20,6 +20,7 @@ pub mod env;
 mod error;
 mod load;
 mod mask;
+mod schema;
 pub mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
