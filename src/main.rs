@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let env = match config::env::collect(std::env::vars_os()) {
         Ok(env) => env,
         Err(errors) => {
-            eprintln!("sio-relay: invalid configuration:\n{errors}");
+            eprintln!("sio-relay: {errors}");
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let config = match config::load(&sources) {
         Ok(config) => config,
         Err(errors) => {
-            eprintln!("sio-relay: invalid configuration:\n{errors}");
+            eprintln!("sio-relay: {errors}");
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
