@@ -3,7 +3,7 @@
 # rustfmt, clippy and every test. Runs from any directory. Extra arguments are passed to
 # the test runner as filters, e.g. `tests/run.sh smoke`.
 #
-# Needs: cargo, node >= 18 with npm, python3 >= 3.9 (override with PYTHON=...).
+# Needs: cargo, node >= 20 with npm, python3 >= 3.11 (override with PYTHON=...).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

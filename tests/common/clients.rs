@@ -201,7 +201,8 @@ impl ClientOptions {
         Client::spawn(self).await
     }
 
-    /// Starts the driver and waits until every namespace is connected (panics otherwise).
+    /// Starts the driver and waits until every namespace is connected (panics otherwise;
+    /// use [`spawn`](Self::spawn) when one is meant to be refused).
     pub async fn connect(self) -> Client {
         let namespaces = if self.namespaces.is_empty() {
             vec!["/".to_string()]
