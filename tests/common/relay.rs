@@ -59,6 +59,11 @@ pub struct TestRelay {
 }
 
 impl TestRelay {
+    /// The running relay itself (its engine, adapter and metrics).
+    pub fn inner(&self) -> &Relay {
+        self.relay.as_ref().expect("relay already shut down")
+    }
+
     /// `http://ip:port` of the Socket.IO listener.
     pub fn url(&self) -> String {
         format!("http://{}", self.socketio_addr)
