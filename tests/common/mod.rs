@@ -23,7 +23,7 @@ pub use admin::{Admin, HttpResponse};
 pub use clients::{Client, ClientKind, ClientOptions};
 pub use raw::{RawPolling, RawWs};
 pub use relay::{
-    CliOutput, RelayProcess, TestRelay, run_relay_cli, spawn_relay_process, start_relay,
+    CliOutput, RelayProcess, TempFile, TestRelay, run_relay_cli, spawn_relay_process, start_relay,
     test_config,
 };
 

@@ -429,3 +429,41 @@ pub async fn run_relay_cli(args: &[&str], env: &[(&str, &str)]) -> CliOutput {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// A file in the temp directory (a config file for `--config`), removed when dropped.
+pub struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    /// Creates a file named `sio-relay-<pid>-<n>-<name>` holding `text`.
+    pub fn new(name: &str, text: &str) -> TempFile {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("sio-relay-{}-{n}-{name}", std::process::id()));
+        let file = TempFile(path);
+        file.write(text);
+        file
+    }
+
+    /// Replaces the contents (e.g. before a SIGHUP reload).
+    pub fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).expect("cannot write the temp file");
+    }
+
+    /// The path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// The path as text, for a command line.
+    pub fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
