@@ -50,9 +50,10 @@ pub struct Relay {
     pub adapter: Arc<Adapter>,
     /// The metrics.
     pub metrics: Metrics,
-    /// The admin API's state: [`AdminState::reload`] applies a reloaded `[admin]`.
+    /// The admin API's state (live admin settings, `/readyz`'s listener flag).
     pub admin: AdminState,
-    config: Config,
+    /// The configuration in force (the last one reloaded).
+    config: std::sync::Mutex<Config>,
     /// Stops the listeners from accepting.
     stop_accepting: CancellationToken,
     /// Ends ack waits and other in-flight work that should answer at once.
@@ -130,18 +131,61 @@ impl Relay {
             adapter,
             metrics,
             admin: admin_state,
-            config,
+            config: std::sync::Mutex::new(config),
             stop_accepting,
             shutting_down,
             servers,
         })
     }
 
+    /// Applies a new configuration's live settings: allowed origins, transports, limits
+    /// and timings for new sessions, namespaces for new connects, admin tokens and
+    /// limits. Returns the keys that changed but need a restart.
+    pub fn reload(&self, new: Config) -> Vec<&'static str> {
+        let mut current = self.config.lock().expect("config lock poisoned");
+        let old = &*current;
+        let mut restart = Vec::new();
+        if new.server.listen != old.server.listen {
+            restart.push("server.listen");
+        }
+        if new.server.path != old.server.path {
+            restart.push("server.path");
+        }
+        if new.admin.listen != old.admin.listen {
+            restart.push("admin.listen");
+        }
+        if new.cluster != old.cluster {
+            restart.push("cluster");
+        }
+        if new.log.format != old.log.format {
+            restart.push("log.format");
+        }
+        // What needs a restart keeps its running value, so the next reload compares
+        // against what is really in force.
+        let mut new = new;
+        new.server.listen = old.server.listen;
+        new.server.path = old.server.path.clone();
+        new.admin.listen = old.admin.listen;
+        new.cluster = old.cluster.clone();
+        new.log.format = old.log.format;
+        self.engine.handler().set_namespaces(&new.server.namespaces);
+        self.engine.update_settings(new.server.clone());
+        self.admin.reload(&new.admin);
+        *current = new;
+        restart
+    }
+
     /// Graceful shutdown (as on SIGTERM): stops accepting, answers in-flight admin
     /// requests (ack waits at once), ends every session so clients reconnect, all within
     /// `server.shutdown_grace_ms`. Returns `false` when the grace period ran out.
     pub async fn shutdown(self) -> bool {
-        let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
+        let grace = Duration::from_millis(
+            self.config
+                .lock()
+                .expect("config lock poisoned")
+                .server
+                .shutdown_grace_ms,
+        );
         self.admin.set_listening(false);
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
