@@ -20,4 +20,5 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod notify;
 pub mod socketio;
