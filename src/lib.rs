@@ -21,4 +21,5 @@ pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod socketio;
