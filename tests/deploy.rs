@@ -73,18 +73,24 @@ struct Daemon {
     child: Child,
     socketio: SocketAddr,
     admin: SocketAddr,
+    /// Its stderr (the logs), shown when a test fails.
+    log: PathBuf,
 }
 
 impl Daemon {
     /// Starts `command` (a sio-relay daemon) on two fresh loopback ports, passed as
-    /// `SIO_RELAY_*_LISTEN` variables the way a container would get them.
-    fn spawn(mut command: Command) -> Daemon {
+    /// `SIO_RELAY_*_LISTEN` variables the way a container would get them. `name` names its
+    /// log file.
+    fn spawn(mut command: Command, name: &str) -> Daemon {
         let socketio: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = scratch(&format!("logs-{name}")).join("daemon.log");
         command
             .env("SIO_RELAY_SERVER_LISTEN", socketio.to_string())
             .env("SIO_RELAY_ADMIN_LISTEN", admin.to_string())
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
         let child = command
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
@@ -92,7 +98,15 @@ impl Daemon {
             child,
             socketio,
             admin,
+            log,
         }
+    }
+
+    /// The last lines the daemon logged.
+    fn logs(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     fn admin_url(&self) -> String {
@@ -126,7 +140,10 @@ impl Daemon {
     /// Panics if the daemon has exited.
     fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("the daemon exited early: {status}");
+            panic!(
+                "the daemon exited early: {status}\n--- its log\n{}",
+                self.logs()
+            );
         }
     }
 }
@@ -464,7 +481,7 @@ fn image_build_runs_unprivileged_and_healthcheck_tracks_it() {
         text(&version)
     );
 
-    let mut daemon = Daemon::spawn(command_for(&file.entrypoint));
+    let mut daemon = Daemon::spawn(command_for(&file.entrypoint), "image");
     let healthcheck = |daemon: &Daemon| {
         run(command_for(&file.healthcheck)
             .env("SIO_RELAY_SERVER_LISTEN", daemon.socketio.to_string())
@@ -718,7 +735,7 @@ fn readiness_is_notified_once_both_listeners_accept() {
     let notify = NotifySocket::bind();
     let mut command = daemon_command();
     command.env("NOTIFY_SOCKET", &notify.path);
-    let mut daemon = Daemon::spawn(command);
+    let mut daemon = Daemon::spawn(command, "notify");
 
     let before = notify.wait_for("READY=1", &mut daemon, Duration::from_secs(30));
     assert!(
@@ -774,7 +791,7 @@ fn sio_relay(args: &[&str]) -> Output {
 
 #[test]
 fn emit_command_reaches_a_connected_client() {
-    let mut daemon = Daemon::spawn(daemon_command());
+    let mut daemon = Daemon::spawn(daemon_command(), "emit");
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(daemon.admin).is_err() {
         daemon.assert_running();
@@ -887,13 +904,10 @@ fn emit_command_reaches_a_connected_client() {
 
 #[test]
 fn nginx_example_config_is_valid() {
-    let nginx = ["nginx", "/usr/sbin/nginx"]
-        .into_iter()
-        .find(|path| Command::new(path).arg("-v").output().is_ok());
-    let Some(nginx) = nginx else {
+    let Some(nginx) = nginx() else {
         skip(
             "nginx_example_config_is_valid",
-            "no nginx (Debian package nginx-light)",
+            "no nginx, and apt-get could not download Debian's nginx package",
         );
         return;
     };
@@ -919,4 +933,44 @@ fn nginx_example_config_is_valid() {
         .arg(&dir)
         .args(["-e", "stderr"]));
     assert!(output.status.success(), "nginx -t: {}", text(&output));
+}
+
+/// An nginx binary: installed, or unpacked from Debian's package into the target directory
+/// (not installed: the package would start a server).
+fn nginx() -> Option<PathBuf> {
+    let works = |path: &Path| Command::new(path).arg("-v").output().is_ok();
+    for installed in ["nginx", "/usr/sbin/nginx"] {
+        if works(Path::new(installed)) {
+            return Some(installed.into());
+        }
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nginx-package");
+    let unpacked = dir.join("root/usr/sbin/nginx");
+    if works(&unpacked) {
+        return Some(unpacked);
+    }
+    std::fs::create_dir_all(&dir).ok()?;
+    let downloaded = Command::new("apt-get")
+        .args(["download", "nginx"])
+        .current_dir(&dir)
+        .output()
+        .ok()?;
+    if !downloaded.status.success() {
+        return None;
+    }
+    for entry in std::fs::read_dir(&dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.extension().is_some_and(|ext| ext == "deb") {
+            let status = Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(&path)
+                .arg(dir.join("root"))
+                .status()
+                .ok()?;
+            if !status.success() {
+                return None;
+            }
+        }
+    }
+    works(&unpacked).then_some(unpacked)
 }
