@@ -19,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
