@@ -40,7 +40,7 @@ EXPOSE 3000 3001
 # Runs inside the container, so the loopback admin listener is reachable; exit 0 when
 # /healthz answers 200 within 2 s.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
-    CMD ["/usr/local/bin/sio-relay", "--config", "/etc/sio-relay/sio-relay.toml", "healthcheck"]
-# Arguments of `docker run IMAGE ...` are appended: flags (--log-level debug) or an operator
-# command (healthcheck, emit, sockets, rooms, --check-config).
+    CMD ["/usr/local/bin/sio-relay", "healthcheck", "--config", "/etc/sio-relay/sio-relay.toml"]
+# Arguments of `docker run IMAGE ...` are appended: daemon flags such as --log-level debug,
+# or --check-config.
 ENTRYPOINT ["/usr/local/bin/sio-relay", "--config", "/etc/sio-relay/sio-relay.toml"]

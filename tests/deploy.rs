@@ -305,7 +305,7 @@ fn dockerfile_runs_non_root_with_shell_free_healthcheck() {
         file.user
     );
     assert_eq!(file.healthcheck[0], "/usr/local/bin/sio-relay");
-    assert_eq!(file.healthcheck.last().unwrap(), "healthcheck");
+    assert_eq!(file.healthcheck[1], "healthcheck");
     assert_eq!(file.entrypoint[0], "/usr/local/bin/sio-relay");
     assert!(
         file.copies.contains(&(
