@@ -4,6 +4,8 @@
 //! node (in memory) or a cluster is its own business.
 
 pub mod local;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::time::Duration;
 
