@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
-use crate::config::Config;
+use crate::config::{AdapterKind, Config};
 use crate::engine::{CloseReason, Engine};
 use crate::metrics::Metrics;
 use crate::socketio::SocketIo;
@@ -35,6 +35,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The cluster adapter could not be set up.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// A running relay.
@@ -86,6 +89,29 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
     })
 }
 
+/// The adapter `[cluster]` asks for: memory, or a Redis cluster member.
+fn adapter(
+    config: &Config,
+    local: &Arc<LocalAdapter>,
+    shutdown: &CancellationToken,
+) -> Result<Adapter, StartError> {
+    match config.cluster.adapter {
+        AdapterKind::Memory => Ok(Adapter::memory(local.clone())),
+        #[cfg(feature = "redis")]
+        AdapterKind::Redis => {
+            use crate::adapter::redis::{ClusterOptions, RedisCluster};
+            let options = ClusterOptions::from_config(&config.cluster, &config.server.namespaces);
+            let cluster = RedisCluster::start(options, local.clone(), shutdown.clone())
+                .map_err(|err| StartError::Cluster(err.to_string()))?;
+            Ok(Adapter::cluster(local.clone(), cluster))
+        }
+        #[cfg(not(feature = "redis"))]
+        AdapterKind::Redis => Err(StartError::Cluster(
+            "cluster.adapter: this build has no Redis support (feature `redis`)".into(),
+        )),
+    }
+}
+
 impl Relay {
     /// Binds both listeners and starts serving; returns once both accept connections.
     pub async fn start(config: Config) -> Result<Relay, StartError> {
@@ -94,7 +120,7 @@ impl Relay {
         let stop_accepting = CancellationToken::new();
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
-        let adapter = Arc::new(Adapter::memory(local.clone()));
+        let adapter = Arc::new(adapter(&config, &local, &shutting_down)?);
         let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::socketio::packet::Args;
 
-pub use channel::Channels;
+pub use channel::{BroadcastChannel, Channels};
 
 /// Why a message could not be decoded or encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -38,6 +38,9 @@ pub struct Broadcast {
     pub packet: EventPacket,
     /// Who receives it.
     pub opts: BroadcastOpts,
+    /// Set by sio-relay nodes (as a fourth element, which Node ignores): sio-relay nodes
+    /// answer with [`Response::Count`].
+    pub request_id: Option<String>,
 }
 
 impl Broadcast {
@@ -56,16 +59,28 @@ impl Broadcast {
             Some(part) if !part.value.is_null() => decode_opts(part)?,
             _ => BroadcastOpts::default(),
         };
-        Ok(Broadcast { uid, packet, opts })
+        let request_id = match parts.next().map(|p| p.value) {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        };
+        Ok(Broadcast {
+            uid,
+            packet,
+            opts,
+            request_id,
+        })
     }
 
     /// Encodes it as the Node adapter does.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         let mut w = Writer::default();
-        w.array(3);
+        w.array(if self.request_id.is_some() { 4 } else { 3 });
         w.str(&self.uid);
         write_packet(&mut w, &self.packet)?;
         write_opts(&mut w, &self.opts);
+        if let Some(id) = &self.request_id {
+            w.str(id);
+        }
         Ok(w.buf)
     }
 }
@@ -94,22 +109,29 @@ pub enum RequestKind {
         /// Matches the responses.
         request_id: String,
     },
-    /// Type 2: the selected sockets join `rooms`. No response.
+    /// Type 2: the selected sockets join `rooms`. Node nodes do not answer; sio-relay
+    /// nodes answer a request id with [`Response::Count`].
     Join {
+        /// Set by sio-relay nodes.
+        request_id: Option<String>,
         /// Which sockets.
         selector: Selector,
         /// Rooms to join.
         rooms: Vec<String>,
     },
-    /// Type 3: the selected sockets leave `rooms`. No response.
+    /// Type 3: the selected sockets leave `rooms` (answered like [`RequestKind::Join`]).
     Leave {
+        /// Set by sio-relay nodes.
+        request_id: Option<String>,
         /// Which sockets.
         selector: Selector,
         /// Rooms to leave.
         rooms: Vec<String>,
     },
-    /// Type 4: the selected sockets are disconnected. No response.
+    /// Type 4: the selected sockets are disconnected (answered like [`RequestKind::Join`]).
     Disconnect {
+        /// Set by sio-relay nodes.
+        request_id: Option<String>,
         /// Which sockets.
         selector: Selector,
         /// Also close the underlying connection.
@@ -193,10 +215,10 @@ impl RequestKind {
             RequestKind::LegacyJoin { request_id, .. }
             | RequestKind::LegacyLeave { request_id, .. }
             | RequestKind::LegacyDisconnect { request_id, .. }
-            | RequestKind::ServerSideEmit { request_id, .. } => request_id.as_deref(),
-            RequestKind::Join { .. }
-            | RequestKind::Leave { .. }
-            | RequestKind::Disconnect { .. } => None,
+            | RequestKind::ServerSideEmit { request_id, .. }
+            | RequestKind::Join { request_id, .. }
+            | RequestKind::Leave { request_id, .. }
+            | RequestKind::Disconnect { request_id, .. } => request_id.as_deref(),
         }
     }
 }
@@ -228,14 +250,17 @@ impl Request {
                     let selector: Selector = serde_json::from_value(opts.value)?;
                     match kind {
                         2 => RequestKind::Join {
+                            request_id,
                             selector,
                             rooms: take_rooms(&mut obj, "rooms")?,
                         },
                         3 => RequestKind::Leave {
+                            request_id,
                             selector,
                             rooms: take_rooms(&mut obj, "rooms")?,
                         },
                         _ => RequestKind::Disconnect {
+                            request_id,
                             selector,
                             close: obj.take_as("close")?.unwrap_or(false),
                         },
@@ -290,11 +315,18 @@ impl Request {
         match &self.kind {
             RequestKind::Sockets { rooms, .. } => fields.push("rooms", Field::Strs(rooms)),
             RequestKind::AllRooms { .. } => {}
-            RequestKind::Join { selector, rooms } | RequestKind::Leave { selector, rooms } => {
+            RequestKind::Join {
+                selector, rooms, ..
+            }
+            | RequestKind::Leave {
+                selector, rooms, ..
+            } => {
                 fields.push("opts", Field::Selector(selector));
                 fields.push("rooms", Field::Strs(rooms));
             }
-            RequestKind::Disconnect { selector, close } => {
+            RequestKind::Disconnect {
+                selector, close, ..
+            } => {
                 fields.push("opts", Field::Selector(selector));
                 fields.push("close", Field::Bool(*close));
             }
@@ -385,6 +417,14 @@ pub enum Response {
         /// The request answered.
         request_id: String,
     },
+    /// A sio-relay node's answer to a broadcast, join, leave or disconnect that carried a
+    /// request id: how many of its sockets it applied to. `{requestId, count}`.
+    Count {
+        /// The request answered.
+        request_id: String,
+        /// How many sockets.
+        count: u64,
+    },
     /// Type 6: one server's answer to a server-side emit (its first argument).
     ServerSideEmitAck {
         /// The request answered.
@@ -443,6 +483,7 @@ impl Response {
             | Response::Sockets { request_id, .. }
             | Response::Rooms { request_id, .. }
             | Response::Done { request_id }
+            | Response::Count { request_id, .. }
             | Response::ServerSideEmitAck { request_id, .. }
             | Response::ClientCount { request_id, .. }
             | Response::Ack { request_id, .. } => request_id,
@@ -501,6 +542,8 @@ impl Response {
                         request_id,
                         sockets,
                     })
+                } else if let Some(count) = obj.take_as::<u64>("count")? {
+                    Ok(Response::Count { request_id, count })
                 } else if let Some(rooms) = take_rooms_opt(&mut obj, "rooms")? {
                     Ok(Response::Rooms { request_id, rooms })
                 } else {
@@ -534,6 +577,10 @@ impl Response {
                 fields.push("rooms", Field::Strs(rooms));
             }
             Response::Done { request_id } => fields.push("requestId", Field::Str(request_id)),
+            Response::Count { request_id, count } => {
+                fields.push("requestId", Field::Str(request_id));
+                fields.push("count", Field::UInt(*count));
+            }
             Response::ServerSideEmitAck { request_id, data } => {
                 fields.push("type", Field::UInt(6));
                 fields.push("requestId", Field::Str(request_id));

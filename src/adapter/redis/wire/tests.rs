@@ -115,6 +115,7 @@ fn capture_broadcast(decoded: &Value) -> Broadcast {
         uid: decoded[0].as_str().unwrap().to_owned(),
         packet: capture_packet(&decoded[1]),
         opts: capture_opts(&decoded[2]),
+        request_id: None,
     }
 }
 
@@ -252,6 +253,7 @@ fn request_structures_match_the_captures() {
     assert_eq!(
         req(&adapter, "A11").kind,
         RequestKind::Leave {
+            request_id: None,
             selector: Selector {
                 rooms: vec!["room1".into()],
                 except: vec!["room3".into()]
@@ -275,6 +277,7 @@ fn request_structures_match_the_captures() {
     assert_eq!(
         req(&adapter, "A17").kind,
         RequestKind::Disconnect {
+            request_id: None,
             selector: Selector {
                 rooms: vec!["N49BuKez2lVaOb4PAAAB".into()],
                 except: vec![]
@@ -295,6 +298,7 @@ fn request_structures_match_the_captures() {
     assert_eq!(
         e13.kind,
         RequestKind::Join {
+            request_id: None,
             selector: Selector::default(),
             rooms: vec!["room3".into()]
         }
@@ -432,6 +436,44 @@ fn relay_extensions_ride_along_and_node_reads_the_rest() {
 }
 
 #[test]
+fn counted_requests_stay_readable_by_node() {
+    let join = Request {
+        uid: Some("abcdef".into()),
+        kind: RequestKind::Join {
+            request_id: Some("q1".into()),
+            selector: Selector::default(),
+            rooms: vec!["r".into()],
+        },
+    };
+    let bytes = join.encode().unwrap();
+    assert_eq!(
+        bytes,
+        br#"{"uid":"abcdef","requestId":"q1","type":2,"opts":{"rooms":[],"except":[]},"rooms":["r"]}"#
+    );
+    assert_eq!(Request::decode(&bytes).unwrap(), join);
+    let count = Response::Count {
+        request_id: "q1".into(),
+        count: 3,
+    };
+    assert_eq!(count.encode().unwrap(), br#"{"requestId":"q1","count":3}"#);
+    assert_eq!(Response::decode(&count.encode().unwrap()).unwrap(), count);
+    // A fourth element, which Node's `const [uid, packet, opts] = ...` ignores.
+    let broadcast = Broadcast {
+        uid: "abcdef".into(),
+        packet: EventPacket {
+            nsp: "/".into(),
+            event: "e".into(),
+            args: Args::default(),
+        },
+        opts: BroadcastOpts::default(),
+        request_id: Some("q2".into()),
+    };
+    let bytes = broadcast.encode().unwrap();
+    assert_eq!(bytes[0], 0x94);
+    assert_eq!(Broadcast::decode(&bytes).unwrap(), broadcast);
+}
+
+#[test]
 fn lenient_where_node_is() {
     // V08: no nsp, no except, no flags.
     let mut w = super::value::Writer::default();
@@ -462,6 +504,7 @@ fn lenient_where_node_is() {
     assert_eq!(
         Request::decode(&w.buf).unwrap().kind,
         RequestKind::Disconnect {
+            request_id: None,
             selector: Selector {
                 rooms: vec!["42".into()],
                 except: vec![]
