@@ -622,3 +622,6 @@ fn merge_acks(mut local: EmitOutcome, remote: RemoteAcks) -> EmitOutcome {
     local.partial |= remote.partial;
     local
 }
+
+#[cfg(test)]
+mod tests;
