@@ -90,6 +90,7 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
 }
 
 /// The adapter `[cluster]` asks for: memory, or a Redis cluster member.
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
 fn adapter(
     config: &Config,
     local: &Arc<LocalAdapter>,
