@@ -131,8 +131,9 @@ impl<H: EngineHandler> Engine<H> {
             .cloned()
     }
 
-    /// Opens a session and starts its supervisor.
-    fn open_session(
+    /// Opens a session and starts its supervisor. Transports call this; so do in-process
+    /// benchmarks and tests, which then drain the session with [`Session::try_recv`].
+    pub fn open_session(
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,

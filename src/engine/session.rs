@@ -212,6 +212,12 @@ impl<D> Session<D> {
         }
     }
 
+    /// Takes the next queued item without waiting, when no transport is draining the
+    /// session (in-process benchmarks and tests).
+    pub fn try_recv(&self) -> Option<Outbound> {
+        self.outbox_rx.try_lock().ok()?.try_recv().ok()
+    }
+
     /// Whether the session has been closed.
     pub fn is_closed(&self) -> bool {
         self.closing.is_cancelled()

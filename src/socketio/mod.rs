@@ -120,6 +120,11 @@ impl Client {
             .cloned()
     }
 
+    /// The sids of this client's sockets, one per joined namespace.
+    pub fn sids(&self) -> Vec<Sid> {
+        self.lock().sockets.iter().map(|s| s.sid).collect()
+    }
+
     /// Removes a socket from the client; `true` when it was there.
     fn forget(&self, sid: &Sid) -> bool {
         let mut state = self.lock();
