@@ -224,7 +224,7 @@ async fn read_loop<H: EngineHandler>(
                 return;
             }
             OpCode::Ping => {
-                let _ = session.send(Outbound::WsPong(Bytes::copy_from_slice(&frame.payload)));
+                let _ = session.send(Outbound::ws_pong(Bytes::copy_from_slice(&frame.payload)));
                 continue;
             }
             OpCode::Pong | OpCode::Continuation => continue,
@@ -268,7 +268,7 @@ async fn write_item<H: EngineHandler>(
     writer: &mut Writer,
     item: &Outbound,
 ) -> Result<(), WebSocketError> {
-    if let Outbound::WsPong(data) = item {
+    if let Some(data) = item.as_ws_pong() {
         return writer
             .write_frame(WsFrame::pong(Payload::Borrowed(data)))
             .await;
