@@ -828,12 +828,20 @@ async fn tokens_guard_every_v1_route() {
             (reqwest::Method::POST, "/v1/join"),
             (reqwest::Method::POST, "/v1/leave"),
             (reqwest::Method::POST, "/v1/disconnect"),
-            // Not routed: still 401, so routes cannot be probed.
+            // Not routed, or not with this method: still 401, so routes cannot be probed.
             (reqwest::Method::GET, "/v1/no-such-route"),
             (reqwest::Method::DELETE, "/v1/emit"),
+            (reqwest::Method::GET, "/v1/emit"),
+            (reqwest::Method::POST, "/v1/sockets"),
         ] {
             let resp = open.request(method.clone(), path, headers, None).await;
             expect_error(&resp, 401, "unauthorized");
+            // Nothing in the answer tells a route from a non-route.
+            assert_eq!(
+                resp.header("allow"),
+                None,
+                "{method} {path} without a valid token tells which methods the route takes"
+            );
         }
     }
     client.expect_none(|v| is(v, "event"), QUIET).await;
@@ -847,7 +855,9 @@ async fn tokens_guard_every_v1_route() {
     // With a valid token, unknown routes and methods get their own errors.
     let authed = open.clone().with_token(Some(TOKEN.into()));
     expect_error(&authed.get("/v1/no-such-route").await, 404, "not_found");
-    expect_error(&authed.get("/v1/emit").await, 405, "method_not_allowed");
+    let resp = authed.get("/v1/emit").await;
+    expect_error(&resp, 405, "method_not_allowed");
+    assert_eq!(resp.header("allow"), Some("POST"));
     // No token needed outside /v1/.
     for path in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(open.get(path).await.status, 200, "{path}");

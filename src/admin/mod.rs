@@ -148,7 +148,7 @@ impl AdminState {
 
 /// The admin listener's whole app: every route, the token check, error envelopes, metrics.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -161,8 +161,13 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/openapi.json", get(openapi::serve))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), edge))
-        .with_state(state)
+        .with_state(state.clone());
+    // The edge wraps the routes whole, so it runs before routing: a layer on the routes
+    // would run inside each route, whose `Allow` header would then mark a 401 for a wrong
+    // method as a route that exists.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn_with_state(state, edge))
 }
 
 /// The answer of join, leave and disconnect.
