@@ -218,6 +218,19 @@ async fn open_packet_announces_the_settings() {
     let (_ws, open) = RawWs::connect_eio(relay.socketio_addr).await;
     assert_eq!(open["upgrades"], json!([]));
     assert_eq!(open["pingInterval"], 1234);
+
+    // The default `allowed_origins = ["*"]` echoes any Origin (credentials need that).
+    let origin = "https://anywhere.example";
+    let resp = eio_request(
+        &relay,
+        Method::GET,
+        "EIO=4&transport=polling",
+        &[("origin", origin)],
+        None,
+    )
+    .await;
+    resp.expect_status(200);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(origin));
     relay.shutdown().await;
 }
 

@@ -577,3 +577,114 @@ async fn complete_binary_event_from_client_is_accepted() {
     );
     relay.shutdown().await;
 }
+
+/// An ack-wait reports who answered and who did not within the timeout, and counts both.
+#[tokio::test]
+async fn ack_wait_reports_answers_and_timeouts() {
+    let relay = start_relay(|_| {}).await;
+    let answering = relay
+        .client(ClientKind::Js)
+        .transports("websocket")
+        .ack("*", json!(["yes"]))
+        .no_reconnect()
+        .connect()
+        .await;
+    // socket.io-client answers only the events an `--ack` names.
+    let mut silent = relay
+        .client(ClientKind::Js)
+        .transports("polling")
+        .no_reconnect()
+        .connect()
+        .await;
+    let answering_sid = answering.sid("/").unwrap();
+    let silent_sid = silent.sid("/").unwrap();
+
+    let started = tokio::time::Instant::now();
+    let outcome = relay
+        .push_with_ack(
+            "/",
+            &[&answering_sid, &silent_sid],
+            "question",
+            json!([]),
+            Duration::from_millis(500),
+        )
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(outcome.recipients, 2);
+    assert_eq!(outcome.acks.len(), 1, "{outcome:?}");
+    assert_eq!(outcome.acks[0].sid.as_deref(), Some(answering_sid.as_str()));
+    assert_eq!(from_args(&outcome.acks[0].args), json!(["yes"]));
+    assert_eq!(outcome.timeouts, vec![silent_sid.clone()]);
+    let line = silent
+        .wait_for(|v| is(v, "event") && v["event"] == "question", TIMEOUT)
+        .await;
+    assert_eq!(line["ack_requested"], true);
+
+    // Every recipient answering ends the wait at once.
+    let started = tokio::time::Instant::now();
+    let outcome = relay
+        .push_with_ack(
+            "/",
+            &[&answering_sid],
+            "question",
+            json!([]),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(outcome.acks.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    assert_eq!(
+        relay.metric("sio_relay_acks_total{outcome=\"answered\"}"),
+        2.0
+    );
+    assert_eq!(
+        relay.metric("sio_relay_acks_total{outcome=\"timed_out\"}"),
+        1.0
+    );
+    answering.exit().await;
+    silent.exit().await;
+    relay.shutdown().await;
+}
+
+/// A client leaving one namespace keeps the others; the socket it left is gone from the
+/// adapter and the gauge.
+#[tokio::test]
+async fn leaving_one_namespace_keeps_the_others() {
+    let relay = relay_with_chat().await;
+    let mut client = relay
+        .client(ClientKind::Js)
+        .transports("websocket")
+        .ns("/")
+        .ns("/chat")
+        .no_reconnect()
+        .connect()
+        .await;
+    let sid = client.sid("/").unwrap();
+    let chat_sid = client.sid("/chat").unwrap();
+    let chat_gauge = "sio_relay_sockets{namespace=\"/chat\",transport=\"websocket\"}";
+    assert_eq!(relay.metric(chat_gauge), 1.0);
+
+    client
+        .send(json!({"cmd": "disconnect", "ns": "/chat"}))
+        .await;
+    assert_eq!(
+        client.wait_disconnect("/chat").await,
+        "io client disconnect"
+    );
+    eventually("the /chat socket to be removed", TIMEOUT, || async {
+        (adapter_transport(&relay, "/chat", &chat_sid)
+            .await
+            .is_none())
+        .then_some(())
+    })
+    .await;
+    assert_eq!(relay.metric(chat_gauge), 0.0);
+    let outcome = relay.push("/chat", &[&chat_sid], "gone", json!([])).await;
+    assert_eq!(outcome.recipients, 0);
+
+    relay.push("/", &[&sid], "still", json!([])).await;
+    client.wait_event("/", "still").await;
+    finish(client).await;
+    relay.shutdown().await;
+}
