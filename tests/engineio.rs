@@ -17,6 +17,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sio_relay::adapter::Target;
 use sio_relay::config::SlowClientPolicy;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 const UNKNOWN_SID: &str = "AAAAAAAAAAAAAAAAAAAA";
@@ -673,6 +675,35 @@ async fn overlapping_polls_close_the_session() {
     assert_polling_gone(&polling, "overlapping GET").await;
     wait_disconnections(&relay, "transport_error", 1.0).await;
     witness.check(&relay, "overlapping GET").await;
+    relay.shutdown().await;
+}
+
+/// A second POST while one is still being received is refused with 400 and ends the
+/// session.
+#[tokio::test]
+async fn overlapping_posts_close_the_session() {
+    let relay = start_relay(|_| {}).await;
+    let mut witness = Witness::join(&relay).await;
+    let polling = RawPolling::handshake(relay.socketio_addr).await;
+    polling.connect_ns("/").await;
+
+    // A POST whose body never finishes arriving.
+    let mut slow = TcpStream::connect(relay.socketio_addr).await.unwrap();
+    let head = format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid={} HTTP/1.1\r\n\
+         Host: {}\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n42",
+        polling.sid, relay.socketio_addr
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let resp = polling.post("42[\"second\"]").await;
+    assert_eq!(resp.status, 400, "{}", resp.body);
+    assert_eq!(resp.json, error_body(3, "Bad request"));
+    assert_polling_gone(&polling, "overlapping POST").await;
+    wait_disconnections(&relay, "transport_error", 1.0).await;
+    witness.check(&relay, "overlapping POST").await;
+    drop(slow);
     relay.shutdown().await;
 }
 
