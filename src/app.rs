@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
-use crate::config::Config;
+use crate::admin::AdminState;
+use crate::config::{AdapterKind, Config};
 use crate::engine::{CloseReason, Engine};
 use crate::metrics::Metrics;
 use crate::socketio::SocketIo;
@@ -35,6 +36,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The cluster adapter could not be set up.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// A running relay.
@@ -49,6 +53,8 @@ pub struct Relay {
     pub adapter: Arc<Adapter>,
     /// The metrics.
     pub metrics: Metrics,
+    /// The admin API's state (live admin settings, `/readyz`'s listener flag).
+    pub admin: AdminState,
     /// The configuration in force (the last one reloaded).
     config: std::sync::Mutex<Config>,
     /// Stops the listeners from accepting.
@@ -87,6 +93,30 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
     })
 }
 
+/// The adapter `[cluster]` asks for: memory, or a Redis cluster member.
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+fn adapter(
+    config: &Config,
+    local: &Arc<LocalAdapter>,
+    shutdown: &CancellationToken,
+) -> Result<Adapter, StartError> {
+    match config.cluster.adapter {
+        AdapterKind::Memory => Ok(Adapter::memory(local.clone())),
+        #[cfg(feature = "redis")]
+        AdapterKind::Redis => {
+            use crate::adapter::redis::{ClusterOptions, RedisCluster};
+            let options = ClusterOptions::from_config(&config.cluster, &config.server.namespaces);
+            let cluster = RedisCluster::start(options, local.clone(), shutdown.clone())
+                .map_err(|err| StartError::Cluster(err.to_string()))?;
+            Ok(Adapter::cluster(local.clone(), cluster))
+        }
+        #[cfg(not(feature = "redis"))]
+        AdapterKind::Redis => Err(StartError::Cluster(
+            "cluster.adapter: this build has no Redis support (feature `redis`)".into(),
+        )),
+    }
+}
+
 impl Relay {
     /// Binds both listeners and starts serving; returns once both accept connections.
     pub async fn start(config: Config) -> Result<Relay, StartError> {
@@ -95,7 +125,7 @@ impl Relay {
         let stop_accepting = CancellationToken::new();
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
-        let adapter = Arc::new(Adapter::memory(local.clone()));
+        let adapter = Arc::new(adapter(&config, &local, &shutting_down)?);
         let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
 
@@ -108,7 +138,8 @@ impl Relay {
             .local_addr()
             .expect("a bound listener has an address");
 
-        let admin = crate::admin::router(adapter.clone(), metrics.clone(), &config.admin);
+        let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin);
+        let admin = crate::admin::router(admin_state.clone());
         let servers = vec![
             serve(
                 socketio_listener,
@@ -119,12 +150,14 @@ impl Relay {
         ];
         tracing::info!(%socketio_addr, path = %config.server.path, "Socket.IO listening");
         tracing::info!(%admin_addr, "admin API listening");
+        admin_state.set_listening(true);
         Ok(Relay {
             socketio_addr,
             admin_addr,
             engine,
             adapter,
             metrics,
+            admin: admin_state,
             config: std::sync::Mutex::new(config),
             stop_accepting,
             shutting_down,
@@ -164,6 +197,7 @@ impl Relay {
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
+        self.admin.reload(&new.admin);
         *current = new;
         restart
     }
@@ -179,6 +213,7 @@ impl Relay {
                 .server
                 .shutdown_grace_ms,
         );
+        self.admin.set_listening(false);
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);
