@@ -6,6 +6,8 @@
 //!   driven through the scripts in `tests/clients/`.
 //! - [`admin`]: an HTTP client for the admin API.
 //! - [`raw`]: hand-written Engine.IO long-polling and WebSocket clients for bad input.
+//! - [`peers`]: other cluster members (a Node.js Socket.IO server, `@socket.io/redis-emitter`,
+//!   python-socketio's `AsyncRedisManager`) and a private `redis-server`.
 //!
 //! Every wait is bounded; every child process is killed when its handle drops.
 
@@ -14,6 +16,8 @@
 
 pub mod admin;
 pub mod clients;
+#[cfg(feature = "redis")]
+pub mod peers;
 pub mod raw;
 pub mod relay;
 
