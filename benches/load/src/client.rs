@@ -137,7 +137,10 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Reads the unsigned integer right after `key` (e.g. `"s":`) in `buf`.
 pub fn number_after(buf: &[u8], key: &[u8]) -> Option<u64> {
-    let start = find(buf, key)? + key.len();
+    let mut start = find(buf, key)? + key.len();
+    while buf.get(start).is_some_and(|b| b.is_ascii_whitespace()) {
+        start += 1;
+    }
     let digits = buf[start..]
         .iter()
         .take_while(|b| b.is_ascii_digit())
@@ -338,5 +341,6 @@ mod tests {
         assert_eq!(number_after(p, b"\"t\":"), Some(123_456_789));
         assert_eq!(number_after(p, b"\"x\":"), None);
         assert_eq!(number_after(br#"{"s":}"#, b"\"s\":"), None);
+        assert_eq!(number_after(br#"{"recipients": 12}"#, b"\"recipients\":"), Some(12));
     }
 }
