@@ -161,7 +161,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
     /// Keep-alive HTTP connections pushing to the admin API.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     http_conns: usize,
     /// Extra bytes in each event's data.
     #[arg(long, default_value_t = 0)]
