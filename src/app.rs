@@ -1,8 +1,26 @@
-//! Wiring: builds the engine, Socket.IO layer, adapter and admin API, binds the listeners.
+//! Wiring: builds the engine, Socket.IO layer, adapter and admin API, binds the
+//! listeners, and runs the one shutdown path.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Router;
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapter::Adapter;
+use crate::adapter::local::LocalAdapter;
 use crate::config::Config;
+use crate::engine::{CloseReason, Engine};
+use crate::metrics::Metrics;
+use crate::socketio::SocketIo;
+
+/// Pending connections the kernel queues per listener; tokio's default of 128
+/// overflows when thousands of clients reconnect at once.
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,17 +43,116 @@ pub struct Relay {
     pub socketio_addr: SocketAddr,
     /// Where the admin listener is bound.
     pub admin_addr: SocketAddr,
+    /// The Engine.IO server.
+    pub engine: Arc<Engine<SocketIo>>,
+    /// The adapter (rooms index, delivery).
+    pub adapter: Arc<Adapter>,
+    /// The metrics.
+    pub metrics: Metrics,
+    config: Config,
+    /// Stops the listeners from accepting.
+    stop_accepting: CancellationToken,
+    /// Ends ack waits and other in-flight work that should answer at once.
+    shutting_down: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+}
+
+fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let error = |source| StartError::Bind { key, addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(error)?;
+    socket.set_reuseaddr(true).map_err(error)?;
+    socket.bind(addr).map_err(error)?;
+    socket.listen(LISTEN_BACKLOG).map_err(error)
+}
+
+fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> JoinHandle<()> {
+    // Without TCP_NODELAY small frames wait for delayed ACKs (up to 40 ms stalls).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(error) = axum::serve(listener, service)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        {
+            tracing::error!(%error, "listener failed");
+        }
+    })
 }
 
 impl Relay {
     /// Binds both listeners and starts serving; returns once both accept connections.
-    pub async fn start(_config: Config) -> Result<Relay, StartError> {
-        todo!()
+    pub async fn start(config: Config) -> Result<Relay, StartError> {
+        let metrics = Metrics::new();
+        let shutting_down = CancellationToken::new();
+        let stop_accepting = CancellationToken::new();
+
+        let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
+        let adapter = Arc::new(Adapter::memory(local.clone()));
+        let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
+        let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
+
+        let socketio_listener = bind("server.listen", config.server.listen)?;
+        let admin_listener = bind("admin.listen", config.admin.listen)?;
+        let socketio_addr = socketio_listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let admin_addr = admin_listener
+            .local_addr()
+            .expect("a bound listener has an address");
+
+        let admin = crate::admin::router(adapter.clone(), metrics.clone(), &config.admin);
+        let servers = vec![
+            serve(
+                socketio_listener,
+                crate::engine::router(engine.clone()),
+                stop_accepting.clone(),
+            ),
+            serve(admin_listener, admin, stop_accepting.clone()),
+        ];
+        tracing::info!(%socketio_addr, path = %config.server.path, "Socket.IO listening");
+        tracing::info!(%admin_addr, "admin API listening");
+        Ok(Relay {
+            socketio_addr,
+            admin_addr,
+            engine,
+            adapter,
+            metrics,
+            config,
+            stop_accepting,
+            shutting_down,
+            servers,
+        })
     }
 
     /// Graceful shutdown (as on SIGTERM): stops accepting, answers in-flight admin
-    /// requests, ends every session, all within `server.shutdown_grace_ms`.
-    pub async fn shutdown(self) {
-        todo!()
+    /// requests (ack waits at once), ends every session so clients reconnect, all within
+    /// `server.shutdown_grace_ms`. Returns `false` when the grace period ran out.
+    pub async fn shutdown(self) -> bool {
+        let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
+        self.stop_accepting.cancel();
+        self.shutting_down.cancel();
+        self.engine.close_all(CloseReason::ServerShutdown);
+        let engine = self.engine.clone();
+        let drained = tokio::time::timeout(grace, async move {
+            for server in self.servers {
+                let _ = server.await;
+            }
+            while engine.session_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!(?grace, "shutdown grace period ran out");
+        }
+        drained
     }
 }

@@ -48,28 +48,38 @@ impl Metrics {
             &["namespace", "transport"],
         )
         .expect("valid metric");
-        let connections = IntCounter::new(
-            "sio_relay_connections_total",
-            "Engine.IO sessions opened.",
-        )
-        .expect("valid metric");
+        let connections =
+            IntCounter::new("sio_relay_connections_total", "Engine.IO sessions opened.")
+                .expect("valid metric");
         let disconnections = IntCounterVec::new(
-            Opts::new("sio_relay_disconnections_total", "Engine.IO sessions closed, by reason."),
+            Opts::new(
+                "sio_relay_disconnections_total",
+                "Engine.IO sessions closed, by reason.",
+            ),
             &["reason"],
         )
         .expect("valid metric");
         let packets = IntCounterVec::new(
-            Opts::new("sio_relay_packets_total", "Socket.IO packets, by direction and type."),
+            Opts::new(
+                "sio_relay_packets_total",
+                "Socket.IO packets, by direction and type.",
+            ),
             &["direction", "type"],
         )
         .expect("valid metric");
         let bytes = IntCounterVec::new(
-            Opts::new("sio_relay_bytes_total", "Engine.IO payload bytes, by direction."),
+            Opts::new(
+                "sio_relay_bytes_total",
+                "Engine.IO payload bytes, by direction.",
+            ),
             &["direction"],
         )
         .expect("valid metric");
         let admin_requests = IntCounterVec::new(
-            Opts::new("sio_relay_admin_requests_total", "Admin API requests, by route and status."),
+            Opts::new(
+                "sio_relay_admin_requests_total",
+                "Admin API requests, by route and status.",
+            ),
             &["route", "status"],
         )
         .expect("valid metric");
@@ -86,12 +96,18 @@ impl Metrics {
         )
         .expect("valid metric");
         let acks = IntCounterVec::new(
-            Opts::new("sio_relay_acks_total", "Acknowledgements awaited, by outcome."),
+            Opts::new(
+                "sio_relay_acks_total",
+                "Acknowledgements awaited, by outcome.",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
         let dropped = IntCounterVec::new(
-            Opts::new("sio_relay_dropped_total", "Messages not delivered, by reason."),
+            Opts::new(
+                "sio_relay_dropped_total",
+                "Messages not delivered, by reason.",
+            ),
             &["reason"],
         )
         .expect("valid metric");
@@ -107,11 +123,15 @@ impl Metrics {
             Box::new(acks.clone()),
             Box::new(dropped.clone()),
         ] {
-            registry.register(collector).expect("metric registered once");
+            registry
+                .register(collector)
+                .expect("metric registered once");
         }
         #[cfg(target_os = "linux")]
         registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
             .expect("process collector registered once");
 
         Self {

@@ -1,35 +1,430 @@
-//! This node's rooms index: room → sockets and socket → rooms, per namespace, and
-//! delivery of one encoded packet to the sockets a target selects.
+//! This node's rooms index: per namespace, room → sockets and socket → rooms, and the
+//! delivery of one encoded packet to the sockets a [`Target`] selects.
+//!
+//! A socket's own sid room is implicit: a name that is a connected sid selects that
+//! socket, so connecting costs no room entry.
+//!
+//! Locks: one `RwLock` per namespace, held only for map work and non-blocking queue
+//! pushes (`try_send`), never across an await. Fan-out delivers while holding the read
+//! lock, which saves cloning a handle per recipient; joins and connects wait at most one
+//! fan-out.
 
-use super::{AdapterError, Applied, EmitOutcome, EmitRequest, Listing, RoomInfo, SocketInfo, Target};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus::IntCounter;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    AckReply, AdapterError, Applied, EmitOutcome, EmitRequest, Listing, RoomInfo, SocketInfo,
+    Target,
+};
+use crate::engine::sid::Sid;
+use crate::metrics::Metrics;
+use crate::socketio::packet::{PacketType, encode_event};
+use crate::socketio::socket::Socket;
+
+type Room = Arc<str>;
+
+/// One namespace's sockets and rooms.
+#[derive(Default)]
+struct Index {
+    sockets: HashMap<Sid, Member>,
+    rooms: HashMap<Room, HashSet<Sid>>,
+}
+
+struct Member {
+    socket: Arc<Socket>,
+    rooms: Vec<Room>,
+}
+
+#[derive(Default)]
+struct Namespace {
+    index: RwLock<Index>,
+    /// Ack ids are per namespace, so one id can be shared by every recipient of an
+    /// encoded-once broadcast.
+    next_ack_id: AtomicU64,
+}
 
 /// The in-memory rooms index of this node.
-#[derive(Default)]
-pub struct LocalAdapter {}
+pub struct LocalAdapter {
+    namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
+    /// Cancelled on shutdown: ack waits answer at once with what they have.
+    shutdown: CancellationToken,
+    events_out: IntCounter,
+    binary_events_out: IntCounter,
+    metrics: Metrics,
+}
+
+impl Index {
+    /// Calls `f` for each socket `target` selects, each once.
+    fn for_each_target(&self, target: &Target, mut f: impl FnMut(&Arc<Socket>)) {
+        let excluded = self.resolve(&target.except);
+        let keep = |sid: &Sid| !excluded.as_ref().is_some_and(|e| e.contains(sid));
+        if target.to.is_empty() {
+            for (sid, member) in &self.sockets {
+                if keep(sid) {
+                    f(&member.socket);
+                }
+            }
+            return;
+        }
+        if let [name] = target.to.as_slice() {
+            // One name, the usual case: a room, a sid, or both; no set needed.
+            let room = self.rooms.get(name.as_str());
+            for sid in room.into_iter().flatten() {
+                if keep(sid)
+                    && let Some(member) = self.sockets.get(sid)
+                {
+                    f(&member.socket);
+                }
+            }
+            if let Some(sid) = sid_of(name) {
+                let in_room = room.is_some_and(|members| members.contains(&sid));
+                if let Some(member) = self.sockets.get(&sid).filter(|_| !in_room && keep(&sid)) {
+                    f(&member.socket);
+                }
+            }
+            return;
+        }
+        let selected = self.resolve(&target.to).unwrap_or_default();
+        for sid in &selected {
+            if keep(sid)
+                && let Some(member) = self.sockets.get(sid)
+            {
+                f(&member.socket);
+            }
+        }
+    }
+
+    /// The sids named by room names or sids; `None` for an empty list.
+    fn resolve(&self, names: &[String]) -> Option<HashSet<Sid>> {
+        if names.is_empty() {
+            return None;
+        }
+        let mut sids = HashSet::new();
+        for name in names {
+            if let Some(room) = self.rooms.get(name.as_str()) {
+                sids.extend(room.iter().copied());
+            }
+            if let Some(sid) = sid_of(name).filter(|sid| self.sockets.contains_key(sid)) {
+                sids.insert(sid);
+            }
+        }
+        Some(sids)
+    }
+
+    fn selected(&self, target: &Target) -> Vec<Sid> {
+        let mut sids = Vec::new();
+        self.for_each_target(target, |socket| sids.push(socket.sid));
+        sids
+    }
+
+    fn join(&mut self, sid: &Sid, room: &Room) {
+        let Some(member) = self.sockets.get_mut(sid) else {
+            return;
+        };
+        if member.rooms.contains(room) {
+            return;
+        }
+        member.rooms.push(room.clone());
+        self.rooms.entry(room.clone()).or_default().insert(*sid);
+    }
+
+    fn leave(&mut self, sid: &Sid, room: &str) {
+        let Some(member) = self.sockets.get_mut(sid) else {
+            return;
+        };
+        let Some(position) = member.rooms.iter().position(|r| &**r == room) else {
+            return;
+        };
+        member.rooms.swap_remove(position);
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(sid);
+            if members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    fn remove(&mut self, sid: &Sid) -> Option<Arc<Socket>> {
+        let member = self.sockets.remove(sid)?;
+        for room in &member.rooms {
+            if let Some(members) = self.rooms.get_mut(room) {
+                members.remove(sid);
+                if members.is_empty() {
+                    self.rooms.remove(room);
+                }
+            }
+        }
+        Some(member.socket)
+    }
+}
+
+fn sid_of(name: &str) -> Option<Sid> {
+    name.parse().ok()
+}
 
 impl LocalAdapter {
-    /// Emits to this node's sockets.
-    pub async fn emit(&self, _request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
-        todo!()
+    /// An empty index; `shutdown` ends ack waits early.
+    pub fn new(metrics: Metrics, shutdown: CancellationToken) -> Self {
+        LocalAdapter {
+            namespaces: RwLock::new(HashMap::new()),
+            shutdown,
+            events_out: metrics
+                .packets
+                .with_label_values(&["out", PacketType::Event.as_str()]),
+            binary_events_out: metrics
+                .packets
+                .with_label_values(&["out", PacketType::BinaryEvent.as_str()]),
+            metrics,
+        }
     }
-    /// Joins rooms on this node.
-    pub fn join(&self, _target: &Target, _rooms: &[String]) -> Applied {
-        todo!()
+
+    fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.namespaces
+            .read()
+            .expect("namespaces lock poisoned")
+            .get(name)
+            .cloned()
     }
-    /// Leaves rooms on this node.
-    pub fn leave(&self, _target: &Target, _rooms: &[String]) -> Applied {
-        todo!()
+
+    /// Registers a connected socket.
+    pub fn add(&self, socket: Arc<Socket>) {
+        let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
+        let namespace = namespaces.entry(socket.namespace.clone()).or_default();
+        namespace
+            .index
+            .write()
+            .expect("index lock poisoned")
+            .sockets
+            .insert(
+                socket.sid,
+                Member {
+                    socket: socket.clone(),
+                    rooms: Vec::new(),
+                },
+            );
     }
-    /// Disconnects sockets on this node.
-    pub fn disconnect(&self, _target: &Target) -> Applied {
-        todo!()
+
+    /// Removes a socket and its room memberships; forgets a namespace left empty.
+    pub fn remove(&self, socket: &Socket) {
+        let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
+        let Some(namespace) = namespaces.get(&socket.namespace) else {
+            return;
+        };
+        let empty = {
+            let mut index = namespace.index.write().expect("index lock poisoned");
+            index.remove(&socket.sid);
+            index.sockets.is_empty()
+        };
+        if empty {
+            namespaces.remove(&socket.namespace);
+        }
     }
-    /// Lists sockets on this node.
-    pub fn sockets(&self, _target: &Target) -> Listing<SocketInfo> {
-        todo!()
+
+    /// Emits to this node's sockets; with an ack timeout waits for their answers.
+    pub async fn emit(&self, request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
+        let Some(namespace) = self.namespace(&request.target.namespace) else {
+            return Ok(EmitOutcome::default());
+        };
+        let ack_id = request
+            .ack_timeout
+            .map(|_| namespace.next_ack_id.fetch_add(1, Ordering::Relaxed));
+        let packet = encode_event(
+            &request.target.namespace,
+            &request.event,
+            &request.args,
+            ack_id,
+        );
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let mut awaited = Vec::new();
+        let mut recipients = 0;
+        {
+            let index = namespace.index.read().expect("index lock poisoned");
+            index.for_each_target(&request.target, |socket| {
+                if let Some(id) = ack_id {
+                    socket.expect_ack(id, ack_tx.clone());
+                }
+                if socket.send(&packet) {
+                    recipients += 1;
+                    if ack_id.is_some() {
+                        awaited.push(socket.clone());
+                    }
+                } else if let Some(id) = ack_id {
+                    socket.cancel_ack(id);
+                }
+            });
+        }
+        drop(ack_tx);
+        let counter = if request.args.attachments.is_empty() {
+            &self.events_out
+        } else {
+            &self.binary_events_out
+        };
+        counter.inc_by(recipients as u64);
+        let (Some(id), Some(timeout)) = (ack_id, request.ack_timeout) else {
+            return Ok(EmitOutcome {
+                recipients,
+                ..EmitOutcome::default()
+            });
+        };
+        let acks = self.collect_acks(ack_rx, awaited.len(), timeout).await;
+        let answered: HashSet<Sid> = acks.iter().map(|(sid, _)| *sid).collect();
+        let mut timeouts = Vec::new();
+        for socket in &awaited {
+            if !answered.contains(&socket.sid) {
+                socket.cancel_ack(id);
+                timeouts.push(socket.sid.to_string());
+            }
+        }
+        self.metrics
+            .acks
+            .with_label_values(&["answered"])
+            .inc_by(acks.len() as u64);
+        self.metrics
+            .acks
+            .with_label_values(&["timed_out"])
+            .inc_by(timeouts.len() as u64);
+        Ok(EmitOutcome {
+            recipients,
+            acks: acks
+                .into_iter()
+                .map(|(sid, args)| AckReply {
+                    sid: Some(sid.to_string()),
+                    args,
+                })
+                .collect(),
+            timeouts,
+            partial: false,
+        })
     }
-    /// Lists rooms on this node.
-    pub fn rooms(&self, _namespace: &str) -> Listing<RoomInfo> {
-        todo!()
+
+    /// Collects up to `expected` acks until the timeout, or at once on shutdown.
+    async fn collect_acks(
+        &self,
+        mut answers: mpsc::UnboundedReceiver<(Sid, crate::socketio::packet::Args)>,
+        expected: usize,
+        timeout: Duration,
+    ) -> Vec<(Sid, crate::socketio::packet::Args)> {
+        let mut acks = Vec::with_capacity(expected);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        while acks.len() < expected {
+            tokio::select! {
+                answer = answers.recv() => match answer {
+                    Some(answer) => acks.push(answer),
+                    None => break,
+                },
+                _ = &mut deadline => break,
+                _ = self.shutdown.cancelled() => break,
+            }
+        }
+        acks
+    }
+
+    /// Makes the target's sockets join `rooms`.
+    pub fn join(&self, target: &Target, rooms: &[String]) -> Applied {
+        self.update(target, |index, sid| {
+            for room in rooms {
+                index.join(sid, &Room::from(room.as_str()));
+            }
+        })
+    }
+
+    /// Makes the target's sockets leave `rooms`.
+    pub fn leave(&self, target: &Target, rooms: &[String]) -> Applied {
+        self.update(target, |index, sid| {
+            for room in rooms {
+                index.leave(sid, room);
+            }
+        })
+    }
+
+    fn update(&self, target: &Target, mut change: impl FnMut(&mut Index, &Sid)) -> Applied {
+        let Some(namespace) = self.namespace(&target.namespace) else {
+            return Applied::default();
+        };
+        let mut index = namespace.index.write().expect("index lock poisoned");
+        let sids = index.selected(target);
+        for sid in &sids {
+            change(&mut index, sid);
+        }
+        Applied {
+            sockets: sids.len(),
+            partial: false,
+        }
+    }
+
+    /// Disconnects the target's sockets from their namespace.
+    pub fn disconnect(&self, target: &Target) -> Applied {
+        let Some(namespace) = self.namespace(&target.namespace) else {
+            return Applied::default();
+        };
+        let removed: Vec<Arc<Socket>> = {
+            let mut index = namespace.index.write().expect("index lock poisoned");
+            let sids = index.selected(target);
+            sids.iter().filter_map(|sid| index.remove(sid)).collect()
+        };
+        for socket in &removed {
+            socket.disconnect_by_server();
+        }
+        Applied {
+            sockets: removed.len(),
+            partial: false,
+        }
+    }
+
+    /// Lists the target's sockets on this node.
+    pub fn sockets(&self, target: &Target) -> Listing<SocketInfo> {
+        let Some(namespace) = self.namespace(&target.namespace) else {
+            return Listing::default();
+        };
+        let index = namespace.index.read().expect("index lock poisoned");
+        let mut items = Vec::new();
+        index.for_each_target(target, |socket| {
+            let rooms = index.sockets[&socket.sid]
+                .rooms
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            items.push(SocketInfo {
+                sid: socket.sid.to_string(),
+                namespace: socket.namespace.to_string(),
+                rooms,
+                transport: Some(socket.transport()),
+                address: Some(socket.address().to_string()),
+                connected_at: Some(
+                    humantime::format_rfc3339_millis(socket.connected_at()).to_string(),
+                ),
+            });
+        });
+        Listing {
+            items,
+            partial: false,
+        }
+    }
+
+    /// Lists the namespace's rooms on this node (sid rooms are implicit, never listed).
+    pub fn rooms(&self, namespace: &str) -> Listing<RoomInfo> {
+        let Some(namespace) = self.namespace(namespace) else {
+            return Listing::default();
+        };
+        let index = namespace.index.read().expect("index lock poisoned");
+        let items = index
+            .rooms
+            .iter()
+            .map(|(name, members)| RoomInfo {
+                name: name.to_string(),
+                size: members.len(),
+            })
+            .collect();
+        Listing {
+            items,
+            partial: false,
+        }
     }
 }

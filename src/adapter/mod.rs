@@ -97,12 +97,21 @@ pub struct RoomInfo {
 }
 
 /// A list from the whole cluster.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing<T> {
     /// The items.
     pub items: Vec<T>,
     /// Some node of the cluster did not answer.
     pub partial: bool,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            items: Vec::new(),
+            partial: false,
+        }
+    }
 }
 
 /// Why the adapter could not do what was asked.

@@ -1,2 +1,253 @@
 //! Engine.IO v4: sessions over WebSocket and HTTP long-polling. Knows nothing of
-//! namespaces or events.
+//! namespaces or events: it hands text and binary messages to an [`EngineHandler`] and
+//! sends what is queued in each session's outbox.
+//!
+//! A session lives as long as its supervisor task ([`Engine::supervise`]), which sends
+//! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
+//! from the table and tells the handler exactly once.
+
+mod http;
+pub mod packet;
+mod polling;
+pub mod session;
+pub mod sid;
+mod websocket;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use prometheus::IntCounter;
+use tokio::time::{Instant, sleep_until};
+
+pub use self::http::router;
+use self::packet::{PING, Packet};
+pub use self::session::{CloseReason, Outbound, SendError, Session};
+use self::sid::Sid;
+use crate::config::{ServerConfig, Transport};
+use crate::metrics::Metrics;
+
+/// A message for the layer above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message (the Engine.IO `4` prefix removed).
+    Text(Bytes),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+/// The layer above Engine.IO (Socket.IO), told about each session's life.
+///
+/// Callbacks run on the session's transport tasks and must not block.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// Per-session state of the layer above.
+    type Data: Send + Sync + 'static;
+
+    /// Creates the state for a session being opened.
+    fn new_session_data(&self) -> Self::Data;
+
+    /// A message arrived, in order.
+    fn on_message(&self, session: &Arc<Session<Self::Data>>, message: Message);
+
+    /// The session moved from long-polling to WebSocket.
+    fn on_upgrade(&self, session: &Arc<Session<Self::Data>>);
+
+    /// The session ended; called exactly once, after which nothing more is delivered.
+    fn on_close(&self, session: &Arc<Session<Self::Data>>, reason: CloseReason);
+}
+
+/// The Engine.IO server: the session table and the settings transports read.
+pub struct Engine<H: EngineHandler> {
+    handler: H,
+    sessions: RwLock<HashMap<Sid, Arc<Session<H::Data>>>>,
+    /// Replaced whole on reload; read once per request or session, never per message.
+    settings: RwLock<Arc<ServerConfig>>,
+    metrics: Metrics,
+    bytes_in: IntCounter,
+    bytes_out: IntCounter,
+}
+
+impl<H: EngineHandler> Engine<H> {
+    /// A new engine with no sessions.
+    pub fn new(handler: H, settings: ServerConfig, metrics: Metrics) -> Arc<Self> {
+        let bytes_in = metrics.bytes.with_label_values(&["in"]);
+        let bytes_out = metrics.bytes.with_label_values(&["out"]);
+        Arc::new(Engine {
+            handler,
+            sessions: RwLock::new(HashMap::new()),
+            settings: RwLock::new(Arc::new(settings)),
+            metrics,
+            bytes_in,
+            bytes_out,
+        })
+    }
+
+    /// The layer above.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<ServerConfig> {
+        self.settings
+            .read()
+            .expect("settings lock poisoned")
+            .clone()
+    }
+
+    /// Replaces the settings that can change live (origins, limits, timings for new
+    /// sessions). Listen address and path changes need a restart.
+    pub fn update_settings(&self, settings: ServerConfig) {
+        *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
+    }
+
+    /// How many sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.read().expect("sessions lock poisoned").len()
+    }
+
+    /// Closes every session with `reason`.
+    pub fn close_all(&self, reason: CloseReason) {
+        let sessions: Vec<_> = self
+            .sessions
+            .read()
+            .expect("sessions lock poisoned")
+            .values()
+            .cloned()
+            .collect();
+        for session in sessions {
+            session.close(reason);
+        }
+    }
+
+    fn session(&self, sid: &str) -> Option<Arc<Session<H::Data>>> {
+        let sid: Sid = sid.parse().ok()?;
+        self.sessions
+            .read()
+            .expect("sessions lock poisoned")
+            .get(&sid)
+            .cloned()
+    }
+
+    /// Opens a session and starts its supervisor. Transports call this; so do in-process
+    /// benchmarks and tests, which then drain the session with [`Session::try_recv`].
+    pub fn open_session(
+        self: &Arc<Self>,
+        remote: SocketAddr,
+        transport: Transport,
+        settings: &ServerConfig,
+    ) -> Arc<Session<H::Data>> {
+        let session = Arc::new(Session::new(
+            remote,
+            transport,
+            self.handler.new_session_data(),
+            settings.outbound_queue,
+            settings.slow_client_policy,
+            self.metrics.clone(),
+        ));
+        self.sessions
+            .write()
+            .expect("sessions lock poisoned")
+            .insert(session.id, session.clone());
+        self.metrics.connections.inc();
+        tokio::spawn(self.clone().supervise(session.clone()));
+        session
+    }
+
+    /// The open packet: `0{"sid",...}`.
+    fn open_packet(&self, session: &Session<H::Data>, settings: &ServerConfig) -> Bytes {
+        let upgrades: &[&str] = if session.transport() == Transport::Polling
+            && settings.transports.contains(&Transport::Websocket)
+        {
+            &["websocket"]
+        } else {
+            &[]
+        };
+        let open = serde_json::json!({
+            "sid": session.id.as_str(),
+            "upgrades": upgrades,
+            "pingInterval": settings.ping_interval_ms,
+            "pingTimeout": settings.ping_timeout_ms,
+            "maxPayload": settings.max_payload_bytes,
+        });
+        let mut text = b"0".to_vec();
+        serde_json::to_writer(&mut text, &open).expect("JSON into a Vec cannot fail");
+        Bytes::from(text)
+    }
+
+    /// Runs for the whole life of a session: heartbeats and the connect timeout, then
+    /// the clean-up, whatever ended the session.
+    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>) {
+        let settings = self.settings();
+        let interval = Duration::from_millis(settings.ping_interval_ms);
+        let timeout = Duration::from_millis(settings.ping_timeout_ms);
+        let connect_deadline = Instant::now() + Duration::from_millis(settings.connect_timeout_ms);
+        let mut connect_checked = false;
+        let mut next_ping = Instant::now() + interval;
+        let mut pong_deadline: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                biased;
+                _ = session.closed() => break,
+                _ = sleep_until(connect_deadline), if !connect_checked => {
+                    connect_checked = true;
+                    if !session.is_established() {
+                        session.close(CloseReason::ConnectTimeout);
+                    }
+                }
+                _ = session.pong.notified(), if pong_deadline.is_some() => {
+                    pong_deadline = None;
+                    next_ping = Instant::now() + interval;
+                }
+                _ = sleep_until(pong_deadline.unwrap_or(next_ping)), if pong_deadline.is_some() => {
+                    session.close(CloseReason::PingTimeout);
+                }
+                _ = sleep_until(next_ping), if pong_deadline.is_none() => {
+                    if session.send(Outbound::Frame(PING)).is_ok() {
+                        pong_deadline = Some(Instant::now() + timeout);
+                    } else {
+                        // With the drop policy a full queue keeps the session: try later.
+                        next_ping = Instant::now() + interval;
+                    }
+                }
+            }
+        }
+        let reason = session
+            .close_reason()
+            .unwrap_or(CloseReason::TransportClose);
+        self.sessions
+            .write()
+            .expect("sessions lock poisoned")
+            .remove(&session.id);
+        self.metrics
+            .disconnections
+            .with_label_values(&[reason.as_str()])
+            .inc();
+        tracing::debug!(sid = %session.id, reason = reason.as_str(), "session closed");
+        self.handler.on_close(&session, reason);
+    }
+
+    /// Applies one packet from a client, whatever the transport. An error means the
+    /// client broke the protocol; the caller closes the session.
+    fn on_packet(
+        &self,
+        session: &Arc<Session<H::Data>>,
+        packet: Packet,
+    ) -> Result<(), CloseReason> {
+        match packet {
+            Packet::Message(text) => self.handler.on_message(session, Message::Text(text)),
+            Packet::Binary(bytes) => self.handler.on_message(session, Message::Binary(bytes)),
+            Packet::Pong(_) => session.pong.notify_one(),
+            Packet::Close => session.close(CloseReason::ClientClose),
+            Packet::Noop => {}
+            // Probes and upgrades are handled by the WebSocket transport before it takes
+            // over; anywhere else they, like an open packet, break the protocol.
+            Packet::Ping(_) | Packet::Upgrade | Packet::Open => {
+                return Err(CloseReason::ParseError);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,3 +1,330 @@
-//! Socket.IO v5 on top of Engine.IO sessions: namespaces, sockets, events and acks.
+//! Socket.IO v5 on top of Engine.IO sessions: namespace connects, sockets, events from
+//! clients (counted and dropped: nothing handles them yet) and acknowledgements.
+//!
+//! Each Engine.IO session carries a [`Client`]: its sockets (one per joined namespace)
+//! and a packet waiting for its binary attachments. Sockets are registered in the
+//! adapter's rooms index, through which the admin API reaches them.
 
+pub mod namespace;
 pub mod packet;
+pub mod socket;
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use prometheus::IntCounter;
+use serde_json::Value;
+
+use self::namespace::NamespacePolicy;
+use self::packet::{Args, Packet, PacketType, encode_connect, encode_connect_error};
+use self::socket::Socket;
+use crate::adapter::local::LocalAdapter;
+use crate::config::Transport;
+use crate::engine::sid::Sid;
+use crate::engine::{CloseReason, EngineHandler, Message, Session};
+use crate::metrics::Metrics;
+
+/// The Socket.IO layer: the engine's handler.
+pub struct SocketIo {
+    shared: Arc<Shared>,
+}
+
+/// What every socket of this relay shares.
+pub(crate) struct Shared {
+    adapter: Arc<LocalAdapter>,
+    /// Replaced on reload; read once per namespace connect.
+    namespaces: RwLock<NamespacePolicy>,
+    metrics: Metrics,
+    packets_in: [IntCounter; 7],
+    packets_out: [IntCounter; 7],
+    client_events_dropped: IntCounter,
+}
+
+impl Shared {
+    pub(crate) fn count_out(&self, kind: PacketType, n: u64) {
+        self.packets_out[kind as usize].inc_by(n);
+    }
+
+    fn socket_gone(&self, socket: &Socket) {
+        self.metrics
+            .sockets
+            .with_label_values(&[&socket.metric_namespace, socket.gauge_transport().as_str()])
+            .dec();
+    }
+}
+
+impl SocketIo {
+    /// The Socket.IO layer over `adapter`, allowing `namespaces`.
+    pub fn new(adapter: Arc<LocalAdapter>, namespaces: &[String], metrics: Metrics) -> Self {
+        let by_type = |direction: &str| {
+            PacketType::ALL.map(|kind| {
+                metrics
+                    .packets
+                    .with_label_values(&[direction, kind.as_str()])
+            })
+        };
+        let shared = Shared {
+            adapter,
+            namespaces: RwLock::new(NamespacePolicy::new(namespaces)),
+            packets_in: by_type("in"),
+            packets_out: by_type("out"),
+            client_events_dropped: metrics.dropped.with_label_values(&["client_event"]),
+            metrics,
+        };
+        SocketIo {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Replaces the namespace allowlist for connects from now on.
+    pub fn set_namespaces(&self, namespaces: &[String]) {
+        *self
+            .shared
+            .namespaces
+            .write()
+            .expect("policy lock poisoned") = NamespacePolicy::new(namespaces);
+    }
+}
+
+/// A packet waiting for its binary attachments.
+struct Partial {
+    packet: Packet,
+    attachments: Vec<Bytes>,
+}
+
+#[derive(Default)]
+struct ClientState {
+    sockets: Vec<Arc<Socket>>,
+    partial: Option<Partial>,
+    closed: bool,
+}
+
+/// The Socket.IO state of one Engine.IO session.
+///
+/// Lock order: this state's lock, then the adapter's; never the other way round.
+#[derive(Default)]
+pub struct Client {
+    state: Mutex<ClientState>,
+}
+
+impl Client {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClientState> {
+        self.state.lock().expect("client lock poisoned")
+    }
+
+    fn socket(&self, namespace: &str) -> Option<Arc<Socket>> {
+        self.lock()
+            .sockets
+            .iter()
+            .find(|s| &*s.namespace == namespace)
+            .cloned()
+    }
+
+    /// The sids of this client's sockets, one per joined namespace.
+    pub fn sids(&self) -> Vec<Sid> {
+        self.lock().sockets.iter().map(|s| s.sid).collect()
+    }
+
+    /// Removes a socket from the client; `true` when it was there.
+    fn forget(&self, sid: &Sid) -> bool {
+        let mut state = self.lock();
+        let before = state.sockets.len();
+        state.sockets.retain(|s| s.sid != *sid);
+        state.sockets.len() != before
+    }
+}
+
+impl EngineHandler for SocketIo {
+    type Data = Client;
+
+    fn new_session_data(&self) -> Client {
+        Client::default()
+    }
+
+    fn on_message(&self, session: &Arc<Session<Client>>, message: Message) {
+        let outcome = match message {
+            Message::Text(text) => self.on_text(session, &text),
+            Message::Binary(bytes) => self.on_binary(session, bytes),
+        };
+        if let Err(error) = outcome {
+            tracing::debug!(sid = %session.id, %error, "closing session after a bad packet");
+            session.close(CloseReason::ParseError);
+        }
+    }
+
+    fn on_upgrade(&self, session: &Arc<Session<Client>>) {
+        let state = session.data.lock();
+        for socket in &state.sockets {
+            if let Some(from) = socket.set_gauge_transport(Transport::Websocket) {
+                let gauge = &self.shared.metrics.sockets;
+                gauge
+                    .with_label_values(&[&socket.metric_namespace, from.as_str()])
+                    .dec();
+                gauge
+                    .with_label_values(&[&socket.metric_namespace, "websocket"])
+                    .inc();
+            }
+        }
+    }
+
+    fn on_close(&self, session: &Arc<Session<Client>>, _reason: CloseReason) {
+        let mut state = session.data.lock();
+        state.closed = true;
+        state.partial = None;
+        for socket in std::mem::take(&mut state.sockets) {
+            self.shared.adapter.remove(&socket);
+            if socket.detach() {
+                self.shared.socket_gone(&socket);
+            }
+        }
+    }
+}
+
+/// Why a client's packet was refused.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    #[error(transparent)]
+    Packet(#[from] packet::PacketError),
+    #[error("binary attachment without a packet announcing it")]
+    UnexpectedAttachment,
+    #[error("a new packet while attachments were still due")]
+    AttachmentsMissing,
+    #[error("text that is not UTF-8")]
+    NotUtf8,
+}
+
+impl SocketIo {
+    fn on_text(&self, session: &Arc<Session<Client>>, text: &Bytes) -> Result<(), ClientError> {
+        let text = std::str::from_utf8(text).map_err(|_| ClientError::NotUtf8)?;
+        let packet = packet::decode(text)?;
+        self.shared.packets_in[packet.kind as usize].inc();
+        if packet.attachments > 0 {
+            let mut state = session.data.lock();
+            if state.partial.is_some() {
+                return Err(ClientError::AttachmentsMissing);
+            }
+            state.partial = Some(Partial {
+                attachments: Vec::with_capacity(packet.attachments),
+                packet,
+            });
+            return Ok(());
+        }
+        if session.data.lock().partial.is_some() {
+            return Err(ClientError::AttachmentsMissing);
+        }
+        self.on_packet(session, packet, Vec::new());
+        Ok(())
+    }
+
+    fn on_binary(&self, session: &Arc<Session<Client>>, bytes: Bytes) -> Result<(), ClientError> {
+        let complete = {
+            let mut state = session.data.lock();
+            let partial = state
+                .partial
+                .as_mut()
+                .ok_or(ClientError::UnexpectedAttachment)?;
+            partial.attachments.push(bytes);
+            if partial.attachments.len() == partial.packet.attachments {
+                state.partial.take()
+            } else {
+                None
+            }
+        };
+        if let Some(Partial {
+            packet,
+            attachments,
+        }) = complete
+        {
+            self.on_packet(session, packet, attachments);
+        }
+        Ok(())
+    }
+
+    fn on_packet(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
+        match packet.kind {
+            PacketType::Connect => self.on_connect(session, packet),
+            PacketType::Disconnect => {
+                let mut state = session.data.lock();
+                let index = state
+                    .sockets
+                    .iter()
+                    .position(|s| *s.namespace == *packet.namespace);
+                if let Some(socket) = index.map(|i| state.sockets.swap_remove(i)) {
+                    self.shared.adapter.remove(&socket);
+                    if socket.detach() {
+                        self.shared.socket_gone(&socket);
+                    }
+                }
+            }
+            PacketType::Event | PacketType::BinaryEvent => {
+                // No handler for client events yet: counted, then dropped. A client
+                // asking for an ack gets none, as from a server with no handler.
+                self.shared.client_events_dropped.inc();
+            }
+            PacketType::Ack | PacketType::BinaryAck => {
+                let (Some(id), Some(Value::Array(values))) = (packet.id, packet.data) else {
+                    return;
+                };
+                if let Some(socket) = session.data.socket(&packet.namespace) {
+                    socket.resolve_ack(
+                        id,
+                        Args {
+                            values,
+                            attachments,
+                        },
+                    );
+                }
+            }
+            // Refused by the decoder.
+            PacketType::ConnectError => {}
+        }
+    }
+
+    fn on_connect(&self, session: &Arc<Session<Client>>, packet: Packet) {
+        let namespace = packet.namespace;
+        let allowed = self
+            .shared
+            .namespaces
+            .read()
+            .expect("policy lock poisoned")
+            .allows(&namespace);
+        let Some(metric_namespace) = allowed else {
+            let _ = session.send(encode_connect_error(&namespace, "Invalid namespace"));
+            self.shared.count_out(PacketType::ConnectError, 1);
+            return;
+        };
+        let mut state = session.data.lock();
+        if state.closed {
+            return;
+        }
+        let socket = match state.sockets.iter().find(|s| *s.namespace == *namespace) {
+            // A repeated connect gets the same socket back.
+            Some(existing) => existing.clone(),
+            None => {
+                let socket = Arc::new(Socket::new(
+                    Arc::from(namespace.as_str()),
+                    session.clone(),
+                    packet.data.unwrap_or(Value::Null),
+                    self.shared.clone(),
+                    metric_namespace,
+                ));
+                socket.set_gauge_transport(session.transport());
+                self.shared
+                    .metrics
+                    .sockets
+                    .with_label_values(&[
+                        &socket.metric_namespace,
+                        socket.gauge_transport().as_str(),
+                    ])
+                    .inc();
+                state.sockets.push(socket.clone());
+                self.shared.adapter.add(socket.clone());
+                session.set_established();
+                socket
+            }
+        };
+        drop(state);
+        socket.send(&encode_connect(&namespace, socket.sid.as_str()));
+        self.shared.count_out(PacketType::Connect, 1);
+    }
+}

@@ -1,13 +1,384 @@
 //! Socket.IO v5 packets: types, text encoding, binary placeholders. Pure: no I/O.
+//!
+//! Text form: `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`, the namespace
+//! written only when it is not `/`. Binary arguments travel as separate Engine.IO binary
+//! messages after the text, referenced by `{"_placeholder": true, "num": N}`.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
+use serde_json::Value;
+
+use crate::engine::Outbound;
+use crate::engine::packet::Frame;
+
+/// Most binary attachments one packet may announce.
+pub const MAX_ATTACHMENTS: usize = 256;
 
 /// Arguments of an event or an acknowledgement: JSON values in which binary parts are
 /// `{"_placeholder": true, "num": N}` objects pointing into `attachments`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Args {
     /// The JSON arguments, with placeholders for binary parts.
-    pub values: Vec<serde_json::Value>,
+    pub values: Vec<Value>,
     /// Binary parts, in placeholder order.
     pub attachments: Vec<Bytes>,
+}
+
+/// The Socket.IO packet types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketType {
+    /// `0`
+    Connect,
+    /// `1`
+    Disconnect,
+    /// `2`
+    Event,
+    /// `3`
+    Ack,
+    /// `4`
+    ConnectError,
+    /// `5`
+    BinaryEvent,
+    /// `6`
+    BinaryAck,
+}
+
+impl PacketType {
+    /// The `type` label of `sio_relay_packets_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PacketType::Connect => "connect",
+            PacketType::Disconnect => "disconnect",
+            PacketType::Event => "event",
+            PacketType::Ack => "ack",
+            PacketType::ConnectError => "connect_error",
+            PacketType::BinaryEvent => "binary_event",
+            PacketType::BinaryAck => "binary_ack",
+        }
+    }
+
+    fn digit(self) -> u8 {
+        b'0' + self as u8
+    }
+
+    fn from_digit(digit: u8) -> Option<Self> {
+        Some(match digit {
+            b'0' => PacketType::Connect,
+            b'1' => PacketType::Disconnect,
+            b'2' => PacketType::Event,
+            b'3' => PacketType::Ack,
+            b'4' => PacketType::ConnectError,
+            b'5' => PacketType::BinaryEvent,
+            b'6' => PacketType::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    /// Every type, for metrics.
+    pub const ALL: [PacketType; 7] = [
+        PacketType::Connect,
+        PacketType::Disconnect,
+        PacketType::Event,
+        PacketType::Ack,
+        PacketType::ConnectError,
+        PacketType::BinaryEvent,
+        PacketType::BinaryAck,
+    ];
+}
+
+/// A decoded packet from a client (binary attachments, if any, follow separately).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    /// The type.
+    pub kind: PacketType,
+    /// The namespace, `/` when absent.
+    pub namespace: String,
+    /// The ack id, for events that want an answer and for acks.
+    pub id: Option<u64>,
+    /// The JSON payload.
+    pub data: Option<Value>,
+    /// How many binary attachments follow.
+    pub attachments: usize,
+}
+
+/// Why text is not a valid Socket.IO packet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PacketError {
+    /// Empty text.
+    #[error("empty packet")]
+    Empty,
+    /// Unknown type digit.
+    #[error("unknown packet type")]
+    UnknownType,
+    /// The attachment count is missing, malformed or too large.
+    #[error("invalid attachment count")]
+    InvalidAttachments,
+    /// The ack id is not a number that fits.
+    #[error("invalid ack id")]
+    InvalidId,
+    /// The payload is not JSON.
+    #[error("invalid JSON payload")]
+    InvalidJson,
+    /// The payload does not fit the packet type.
+    #[error("invalid payload for a {0} packet")]
+    InvalidPayload(&'static str),
+}
+
+/// Decodes one packet's text.
+pub fn decode(text: &str) -> Result<Packet, PacketError> {
+    let bytes = text.as_bytes();
+    let kind = PacketType::from_digit(*bytes.first().ok_or(PacketError::Empty)?)
+        .ok_or(PacketError::UnknownType)?;
+    let mut rest = &text[1..];
+
+    let mut attachments = 0;
+    if matches!(kind, PacketType::BinaryEvent | PacketType::BinaryAck) {
+        let dash = rest.find('-').ok_or(PacketError::InvalidAttachments)?;
+        let count = &rest[..dash];
+        if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PacketError::InvalidAttachments);
+        }
+        attachments = count
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= MAX_ATTACHMENTS)
+            .ok_or(PacketError::InvalidAttachments)?;
+        rest = &rest[dash + 1..];
+    }
+
+    let mut namespace = "/";
+    if rest.starts_with('/') {
+        match rest.find(',') {
+            Some(comma) => {
+                namespace = &rest[..comma];
+                rest = &rest[comma + 1..];
+            }
+            None => {
+                namespace = rest;
+                rest = "";
+            }
+        }
+    }
+
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let id = if digits > 0 {
+        Some(
+            rest[..digits]
+                .parse::<u64>()
+                .map_err(|_| PacketError::InvalidId)?,
+        )
+    } else {
+        None
+    };
+    rest = &rest[digits..];
+
+    let data = if rest.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_str::<Value>(rest).map_err(|_| PacketError::InvalidJson)?)
+    };
+
+    let valid = match kind {
+        PacketType::Connect => id.is_none() && matches!(data, None | Some(Value::Object(_))),
+        PacketType::Disconnect => id.is_none() && data.is_none(),
+        PacketType::Event | PacketType::BinaryEvent => matches!(
+            &data,
+            Some(Value::Array(items)) if matches!(items.first(), Some(Value::String(_)))
+        ),
+        PacketType::Ack | PacketType::BinaryAck => {
+            id.is_some() && matches!(data, Some(Value::Array(_)))
+        }
+        PacketType::ConnectError => false,
+    };
+    if !valid {
+        return Err(PacketError::InvalidPayload(kind.as_str()));
+    }
+    Ok(Packet {
+        kind,
+        namespace: namespace.to_owned(),
+        id,
+        data,
+        attachments,
+    })
+}
+
+/// Writes the header shared by every outgoing packet: the Engine.IO message prefix, the
+/// type, the attachment count and the namespace.
+fn header(kind: PacketType, namespace: &str, attachments: usize, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity + namespace.len() + 8);
+    out.push(b'4');
+    out.push(kind.digit());
+    if attachments > 0 {
+        out.extend_from_slice(attachments.to_string().as_bytes());
+        out.push(b'-');
+    }
+    if namespace != "/" {
+        out.extend_from_slice(namespace.as_bytes());
+        out.push(b',');
+    }
+    out
+}
+
+fn with_attachments(text: Vec<u8>, attachments: &[Bytes]) -> Outbound {
+    let text = Frame::Text(Bytes::from(text));
+    if attachments.is_empty() {
+        return Outbound::Frame(text);
+    }
+    let frames: Arc<[Frame]> = std::iter::once(text)
+        .chain(attachments.iter().cloned().map(Frame::Binary))
+        .collect();
+    Outbound::Frames(frames)
+}
+
+/// Encodes an event, ready for any number of recipients: `42["event",...args]`, or a
+/// binary event with its attachments.
+pub fn encode_event(namespace: &str, event: &str, args: &Args, ack_id: Option<u64>) -> Outbound {
+    let kind = if args.attachments.is_empty() {
+        PacketType::Event
+    } else {
+        PacketType::BinaryEvent
+    };
+    let mut out = header(kind, namespace, args.attachments.len(), 64);
+    if let Some(id) = ack_id {
+        out.extend_from_slice(id.to_string().as_bytes());
+    }
+    out.push(b'[');
+    serde_json::to_writer(&mut out, event).expect("JSON into a Vec cannot fail");
+    for value in &args.values {
+        out.push(b',');
+        serde_json::to_writer(&mut out, value).expect("JSON into a Vec cannot fail");
+    }
+    out.push(b']');
+    with_attachments(out, &args.attachments)
+}
+
+/// The answer to a namespace connect: `40/ns,{"sid":"..."}`.
+pub fn encode_connect(namespace: &str, sid: &str) -> Outbound {
+    let mut out = header(PacketType::Connect, namespace, 0, 32);
+    serde_json::to_writer(&mut out, &serde_json::json!({ "sid": sid }))
+        .expect("JSON into a Vec cannot fail");
+    with_attachments(out, &[])
+}
+
+/// A refused namespace connect: `44/ns,{"message":"..."}`.
+pub fn encode_connect_error(namespace: &str, message: &str) -> Outbound {
+    let mut out = header(PacketType::ConnectError, namespace, 0, 32);
+    serde_json::to_writer(&mut out, &serde_json::json!({ "message": message }))
+        .expect("JSON into a Vec cannot fail");
+    with_attachments(out, &[])
+}
+
+/// The server ending a namespace connection: `41/ns,`.
+pub fn encode_disconnect(namespace: &str) -> Outbound {
+    with_attachments(header(PacketType::Disconnect, namespace, 0, 0), &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(out: &Outbound) -> String {
+        match &out.frames()[0] {
+            Frame::Text(t) => String::from_utf8(t.to_vec()).unwrap(),
+            Frame::Binary(_) => panic!("text expected"),
+        }
+    }
+
+    #[test]
+    fn decodes_the_protocol_examples() {
+        let p = decode("0").unwrap();
+        assert_eq!(
+            (p.kind, p.namespace.as_str(), p.data),
+            (PacketType::Connect, "/", None)
+        );
+        let p = decode("0/admin,{\"token\":\"123\"}").unwrap();
+        assert_eq!(p.namespace, "/admin");
+        assert_eq!(p.data, Some(json!({"token": "123"})));
+        let p = decode("1/admin,").unwrap();
+        assert_eq!(
+            (p.kind, p.namespace.as_str()),
+            (PacketType::Disconnect, "/admin")
+        );
+        let p = decode("2[\"foo\"]").unwrap();
+        assert_eq!((p.kind, p.id), (PacketType::Event, None));
+        let p = decode("2/admin,456[\"project:delete\",123]").unwrap();
+        assert_eq!((p.namespace.as_str(), p.id), ("/admin", Some(456)));
+        let p = decode("3/admin,456[]").unwrap();
+        assert_eq!((p.kind, p.id), (PacketType::Ack, Some(456)));
+        let p = decode("51-[\"baz\",{\"_placeholder\":true,\"num\":0}]").unwrap();
+        assert_eq!((p.kind, p.attachments), (PacketType::BinaryEvent, 1));
+        let p = decode("61-/admin,456[{\"_placeholder\":true,\"num\":0}]").unwrap();
+        assert_eq!(
+            (p.kind, p.namespace.as_str(), p.id, p.attachments),
+            (PacketType::BinaryAck, "/admin", Some(456), 1)
+        );
+        let p = decode("0/admin").unwrap();
+        assert_eq!(p.namespace, "/admin");
+    }
+
+    #[test]
+    fn refuses_malformed_packets() {
+        for bad in [
+            "",
+            "9",
+            "2",
+            "2{}",
+            "2[1]",
+            "2[\"a\"",
+            "0[1]",
+            "1{}",
+            "3[]",
+            "3x",
+            "4{}",
+            "5[\"a\"]",
+            "5-[\"a\"]",
+            "5x-[\"a\"]",
+            "5999-[\"a\"]",
+            "2/admin,99999999999999999999999[\"a\"]",
+        ] {
+            assert!(decode(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn encodes_events_once_with_attachments() {
+        let args = Args {
+            values: vec![json!({"a": 1})],
+            attachments: vec![],
+        };
+        assert_eq!(
+            text(&encode_event("/", "hello", &args, None)),
+            "42[\"hello\",{\"a\":1}]"
+        );
+        assert_eq!(
+            text(&encode_event("/chat", "hi", &Args::default(), Some(7))),
+            "42/chat,7[\"hi\"]"
+        );
+        let args = Args {
+            values: vec![json!({"_placeholder": true, "num": 0})],
+            attachments: vec![Bytes::from_static(b"\x01\x02")],
+        };
+        let out = encode_event("/", "bin", &args, None);
+        assert_eq!(
+            text(&out),
+            "451-[\"bin\",{\"_placeholder\":true,\"num\":0}]"
+        );
+        assert_eq!(
+            out.frames()[1],
+            Frame::Binary(Bytes::from_static(b"\x01\x02"))
+        );
+    }
+
+    #[test]
+    fn encodes_control_packets() {
+        assert_eq!(text(&encode_connect("/", "abc")), "40{\"sid\":\"abc\"}");
+        assert_eq!(
+            text(&encode_connect_error("/x", "Invalid namespace")),
+            "44/x,{\"message\":\"Invalid namespace\"}"
+        );
+        assert_eq!(text(&encode_disconnect("/x")), "41/x,");
+        assert_eq!(text(&encode_disconnect("/")), "41");
+    }
 }

@@ -1,0 +1,140 @@
+//! One emit fanned out to 10,000 in-process sockets: the cost of a broadcast, a room
+//! emit and a unicast through the rooms index, excluding the transports.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use sio_relay::adapter::local::LocalAdapter;
+use sio_relay::adapter::{EmitRequest, Target};
+use sio_relay::config::{ServerConfig, Transport};
+use sio_relay::engine::{Engine, EngineHandler, Message, Session};
+use sio_relay::metrics::Metrics;
+use sio_relay::socketio::packet::Args;
+use sio_relay::socketio::{Client, SocketIo};
+use tokio_util::sync::CancellationToken;
+
+const SOCKETS: usize = 10_000;
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    adapter: Arc<LocalAdapter>,
+    sessions: Vec<Arc<Session<Client>>>,
+    sids: Vec<String>,
+}
+
+fn fixture() -> Fixture {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::new();
+    let adapter = Arc::new(LocalAdapter::new(metrics.clone(), CancellationToken::new()));
+    let settings = ServerConfig {
+        outbound_queue: 16,
+        ping_interval_ms: 3_600_000,
+        connect_timeout_ms: 3_600_000,
+        ..ServerConfig::default()
+    };
+    let socketio = SocketIo::new(adapter.clone(), &settings.namespaces, metrics.clone());
+    let engine = Engine::new(socketio, settings.clone(), metrics);
+    let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let (sessions, sids) = runtime.block_on(async {
+        let mut sessions = Vec::with_capacity(SOCKETS);
+        let mut sids = Vec::with_capacity(SOCKETS);
+        for _ in 0..SOCKETS {
+            let session = engine.open_session(remote, Transport::Websocket, &settings);
+            engine
+                .handler()
+                .on_message(&session, Message::Text(Bytes::from_static(b"0")));
+            let connected = drain(&session);
+            assert_eq!(connected, 1);
+            sessions.push(session);
+        }
+        for session in &sessions {
+            sids.push(session.data.sids()[0].to_string());
+        }
+        (sessions, sids)
+    });
+    // Rooms of 100 sockets each.
+    for (i, sid) in sids.iter().enumerate() {
+        adapter.join(
+            &Target {
+                namespace: "/".into(),
+                to: vec![sid.clone()],
+                except: vec![],
+            },
+            &[format!("room-{}", i % 100)],
+        );
+    }
+    Fixture {
+        runtime,
+        adapter,
+        sessions,
+        sids,
+    }
+}
+
+fn drain(session: &Session<Client>) -> usize {
+    let mut n = 0;
+    while session.try_recv().is_some() {
+        n += 1;
+    }
+    n
+}
+
+fn request(to: Vec<String>) -> EmitRequest {
+    EmitRequest {
+        target: Target {
+            namespace: "/".into(),
+            to,
+            except: vec![],
+        },
+        event: "update".into(),
+        args: Args {
+            values: vec![json!({"id": 1, "status": "ok"})],
+            attachments: vec![],
+        },
+        ack_timeout: None,
+    }
+}
+
+fn bench(c: &mut Criterion, fx: &Fixture, name: &str, to: impl Fn(usize) -> Vec<String>) {
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters as usize {
+                let request = request(to(i));
+                let start = Instant::now();
+                let outcome = fx.runtime.block_on(fx.adapter.emit(request)).unwrap();
+                total += start.elapsed();
+                assert!(outcome.recipients > 0);
+                for session in &fx.sessions {
+                    drain(session);
+                }
+            }
+            total
+        })
+    });
+}
+
+fn fanout(c: &mut Criterion) {
+    let fx = fixture();
+    bench(c, &fx, "fanout/broadcast_10k", |_| vec![]);
+    bench(c, &fx, "fanout/room_100", |i| {
+        vec![format!("room-{}", i % 100)]
+    });
+    bench(c, &fx, "fanout/unicast", |i| {
+        vec![fx.sids[i % SOCKETS].clone()]
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = fanout
+}
+criterion_main!(benches);

@@ -1,0 +1,148 @@
+//! HTTP long-polling: the handshake, GET (wait for queued packets) and POST (packets from
+//! the client). One GET and one POST at a time per session; an overlap closes it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+
+use super::http::{Cors, EngineError};
+use super::packet::{Frame, NOOP, decode_payload};
+use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
+use crate::config::{ServerConfig, Transport};
+
+fn text_response(body: Bytes, cors: &Cors) -> Response {
+    let mut response = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=UTF-8"),
+        )],
+        body,
+    )
+        .into_response();
+    cors.apply(response.headers_mut());
+    response
+}
+
+/// Opens a polling session and answers with its open packet.
+pub(super) fn handshake<H: EngineHandler>(
+    engine: &Arc<Engine<H>>,
+    settings: &ServerConfig,
+    remote: SocketAddr,
+    cors: &Cors,
+) -> Response {
+    let session = engine.open_session(remote, Transport::Polling, settings);
+    let open = engine.open_packet(&session, settings);
+    engine.bytes_out.inc_by(open.len() as u64);
+    text_response(open, cors)
+}
+
+/// A long-poll: waits for queued packets and sends as many as are ready at once.
+pub(super) async fn get<H: EngineHandler>(
+    engine: &Arc<Engine<H>>,
+    session: Arc<Session<H::Data>>,
+    cors: &Cors,
+) -> Response {
+    if session.transport() != Transport::Polling {
+        return EngineError::BadRequest.response(cors);
+    }
+    let Ok(mut outbox) = session.outbox_rx.try_lock() else {
+        // A second GET while one waits: the reference server closes the session.
+        session.close(CloseReason::TransportError);
+        return EngineError::BadRequest.response(cors);
+    };
+    let first = tokio::select! {
+        biased;
+        _ = session.closed() => None,
+        item = outbox.recv() => item,
+        _ = session.upgrade_wake.notified() => Some(Outbound::Frame(NOOP)),
+    };
+    let Some(first) = first else {
+        // Ended without the Engine.IO close packet, so clients reconnect by themselves.
+        return EngineError::UnknownSid.response(cors);
+    };
+    let mut payload = BytesMut::new();
+    write_item(&first, &mut payload);
+    // Packets already queued ride along, up to about the client's payload limit.
+    let limit = engine.settings().max_payload_bytes as usize;
+    while payload.len() < limit {
+        match outbox.try_recv() {
+            Ok(item) => write_item(&item, &mut payload),
+            Err(_) => break,
+        }
+    }
+    drop(outbox);
+    engine.bytes_out.inc_by(payload.len() as u64);
+    text_response(payload.freeze(), cors)
+}
+
+fn write_item(item: &Outbound, payload: &mut BytesMut) {
+    for frame in item.frames() {
+        Frame::write_to_payload(frame, payload);
+    }
+}
+
+/// Resets the session's POST flag however the request ends.
+struct PostGuard<'a, D>(&'a Session<D>);
+
+impl<D> Drop for PostGuard<'_, D> {
+    fn drop(&mut self) {
+        self.0.posting.store(false, Ordering::Release);
+    }
+}
+
+/// Packets from the client.
+pub(super) async fn post<H: EngineHandler>(
+    engine: &Arc<Engine<H>>,
+    settings: &ServerConfig,
+    session: Arc<Session<H::Data>>,
+    request: Request<Body>,
+    cors: &Cors,
+) -> Response {
+    if session.transport() != Transport::Polling && !session.upgrading.load(Ordering::Acquire) {
+        return EngineError::BadRequest.response(cors);
+    }
+    if session.posting.swap(true, Ordering::AcqRel) {
+        session.close(CloseReason::TransportError);
+        return EngineError::BadRequest.response(cors);
+    }
+    let _guard = PostGuard(&session);
+    let limit = settings.max_payload_bytes as usize;
+    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(body) => body,
+        Err(error) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                session.close(CloseReason::PayloadTooLarge);
+                let mut response = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+                cors.apply(response.headers_mut());
+                return response;
+            }
+            session.close(CloseReason::TransportError);
+            return EngineError::BadRequest.response(cors);
+        }
+    };
+    engine.bytes_in.inc_by(body.len() as u64);
+    let packets = match decode_payload(body) {
+        Ok(packets) => packets,
+        Err(error) => {
+            tracing::debug!(sid = %session.id, %error, "bad polling payload");
+            session.close(CloseReason::ParseError);
+            return EngineError::BadRequest.response(cors);
+        }
+    };
+    for packet in packets {
+        if let Err(reason) = engine.on_packet(&session, packet) {
+            session.close(reason);
+            return EngineError::BadRequest.response(cors);
+        }
+    }
+    text_response(Bytes::from_static(b"ok"), cors)
+}

@@ -1,0 +1,238 @@
+//! One Engine.IO session: its bounded outbox, transport state, heartbeat signals and
+//! the reason it closed.
+//!
+//! The outbox is the only way bytes reach a client. Producers (the Socket.IO layer, the
+//! adapter's fan-out) call [`Session::send`], which never blocks and never locks: a full
+//! queue applies the slow-client policy. Whichever transport currently serves the session
+//! drains the receiving end.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use tokio::sync::{Mutex, Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::packet::Frame;
+use super::sid::Sid;
+use crate::config::{SlowClientPolicy, Transport};
+use crate::metrics::Metrics;
+
+/// What a session's transport sends next.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// One frame.
+    Frame(Frame),
+    /// Frames that must go out together and in order: a Socket.IO packet and its binary
+    /// attachments. Shared, so a broadcast allocates this once for every recipient.
+    Frames(Arc<[Frame]>),
+    /// A WebSocket pong answering a client's WebSocket ping.
+    WsPong(Bytes),
+}
+
+impl Outbound {
+    /// The frames this item carries (none for transport-level control).
+    pub fn frames(&self) -> &[Frame] {
+        match self {
+            Outbound::Frame(frame) => std::slice::from_ref(frame),
+            Outbound::Frames(frames) => frames,
+            Outbound::WsPong(_) => &[],
+        }
+    }
+}
+
+/// Why a session ended: a closed set, also the `reason` label of
+/// `sio_relay_disconnections_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the connection or the WebSocket.
+    TransportClose,
+    /// The connection failed, or the client broke the transport's rules.
+    TransportError,
+    /// The client sent the Engine.IO close packet.
+    ClientClose,
+    /// No pong within the ping timeout.
+    PingTimeout,
+    /// The client sent something that is not Engine.IO or Socket.IO.
+    ParseError,
+    /// The client sent more than `server.max_payload_bytes` at once.
+    PayloadTooLarge,
+    /// The client could not keep up and its outbox filled.
+    QueueFull,
+    /// The session joined no namespace within `server.connect_timeout_ms`.
+    ConnectTimeout,
+    /// The relay is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TransportClose => "transport_close",
+            CloseReason::TransportError => "transport_error",
+            CloseReason::ClientClose => "client_close",
+            CloseReason::PingTimeout => "ping_timeout",
+            CloseReason::ParseError => "parse_error",
+            CloseReason::PayloadTooLarge => "payload_too_large",
+            CloseReason::QueueFull => "queue_full",
+            CloseReason::ConnectTimeout => "connect_timeout",
+            CloseReason::ServerShutdown => "server_shutdown",
+        }
+    }
+
+    /// Every reason, for documentation and tests.
+    pub const ALL: [CloseReason; 9] = [
+        CloseReason::TransportClose,
+        CloseReason::TransportError,
+        CloseReason::ClientClose,
+        CloseReason::PingTimeout,
+        CloseReason::ParseError,
+        CloseReason::PayloadTooLarge,
+        CloseReason::QueueFull,
+        CloseReason::ConnectTimeout,
+        CloseReason::ServerShutdown,
+    ];
+}
+
+/// Why [`Session::send`] did not queue an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The outbox was full; the slow-client policy was applied.
+    Full,
+    /// The session has closed.
+    Closed,
+}
+
+/// One Engine.IO session, shared by its transport tasks and by everyone who sends to it.
+/// `D` is the per-session state of the layer above (Socket.IO).
+pub struct Session<D> {
+    /// The Engine.IO session id.
+    pub id: Sid,
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The layer above's state for this session.
+    pub data: D,
+    outbox: mpsc::Sender<Outbound>,
+    /// Drained by the transport serving the session. A tokio mutex, because a long-poll
+    /// holds it across its wait; `try_lock` failing is how an overlapping GET is found.
+    pub(super) outbox_rx: Mutex<mpsc::Receiver<Outbound>>,
+    transport: AtomicU8,
+    pub(super) upgrading: AtomicBool,
+    /// Ends a pending long-poll with a noop so the client can finish an upgrade.
+    pub(super) upgrade_wake: Notify,
+    pub(super) pong: Notify,
+    pub(super) posting: AtomicBool,
+    established: AtomicBool,
+    closing: CancellationToken,
+    close_reason: OnceLock<CloseReason>,
+    policy: SlowClientPolicy,
+    metrics: Metrics,
+}
+
+impl<D> Session<D> {
+    pub(super) fn new(
+        remote: SocketAddr,
+        transport: Transport,
+        data: D,
+        queue: usize,
+        policy: SlowClientPolicy,
+        metrics: Metrics,
+    ) -> Self {
+        let (outbox, outbox_rx) = mpsc::channel(queue.max(1));
+        Session {
+            id: Sid::random(),
+            remote,
+            data,
+            outbox,
+            outbox_rx: Mutex::new(outbox_rx),
+            transport: AtomicU8::new(transport as u8),
+            upgrading: AtomicBool::new(false),
+            upgrade_wake: Notify::new(),
+            pong: Notify::new(),
+            posting: AtomicBool::new(false),
+            established: AtomicBool::new(false),
+            closing: CancellationToken::new(),
+            close_reason: OnceLock::new(),
+            policy,
+            metrics,
+        }
+    }
+
+    /// Queues an item for the client without waiting. A full outbox applies the
+    /// slow-client policy: the session is closed (`queue_full`) or the item is dropped.
+    pub fn send(&self, item: Outbound) -> Result<(), SendError> {
+        match self.outbox.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.is_closed() {
+                    return Err(SendError::Closed);
+                }
+                self.metrics
+                    .dropped
+                    .with_label_values(&["queue_full"])
+                    .inc();
+                if self.policy == SlowClientPolicy::Disconnect {
+                    self.close(CloseReason::QueueFull);
+                }
+                Err(SendError::Full)
+            }
+        }
+    }
+
+    /// The transport currently serving the session.
+    pub fn transport(&self) -> Transport {
+        if self.transport.load(Ordering::Acquire) == Transport::Websocket as u8 {
+            Transport::Websocket
+        } else {
+            Transport::Polling
+        }
+    }
+
+    pub(super) fn set_transport(&self, transport: Transport) {
+        self.transport.store(transport as u8, Ordering::Release);
+    }
+
+    /// Marks that the layer above has established itself (a namespace was joined), so the
+    /// connect timeout no longer applies.
+    pub fn set_established(&self) {
+        self.established.store(true, Ordering::Release);
+    }
+
+    pub(super) fn is_established(&self) -> bool {
+        self.established.load(Ordering::Acquire)
+    }
+
+    /// Ends the session. The first reason given wins; later calls do nothing.
+    pub fn close(&self, reason: CloseReason) {
+        if self.close_reason.set(reason).is_ok() {
+            self.closing.cancel();
+        }
+    }
+
+    /// Takes the next queued item without waiting, when no transport is draining the
+    /// session (in-process benchmarks and tests).
+    pub fn try_recv(&self) -> Option<Outbound> {
+        self.outbox_rx.try_lock().ok()?.try_recv().ok()
+    }
+
+    /// Whether the session has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.closing.is_cancelled()
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason.get().copied()
+    }
+
+    /// Completes when the session is closed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn closed(&self) {
+        self.closing.cancelled().await
+    }
+}
