@@ -202,13 +202,19 @@ async fn next_text(ws: &mut WebSocket<Conn>) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Opens one Socket.IO connection to namespace `/` and returns its socket id.
-pub async fn connect(target: &SioTarget) -> io::Result<(String, WebSocket<Conn>)> {
+/// Opens one Socket.IO connection to namespace `/` and returns its socket id; with
+/// `namespace` false, stops after the Engine.IO handshake and returns the Engine.IO sid.
+pub async fn connect(target: &SioTarget, namespace: bool) -> io::Result<(String, WebSocket<Conn>)> {
     let conn = upgrade(target).await?;
     let mut ws = WebSocket::after_handshake(conn, Role::Client);
     let open = next_text(&mut ws).await?;
-    if open.first() != Some(&b'0') {
+    let Some(open) = open.strip_prefix(b"0") else {
         return Err(io::Error::other("expected an Engine.IO open packet"));
+    };
+    if !namespace {
+        let v: serde_json::Value = serde_json::from_slice(open).map_err(io::Error::other)?;
+        let sid = v.get("sid").and_then(|s| s.as_str()).unwrap_or_default();
+        return Ok((sid.to_string(), ws));
     }
     ws.write_frame(Frame::text(Payload::Borrowed(b"40")))
         .await
@@ -295,6 +301,7 @@ pub async fn connect_many(
     target: &SioTarget,
     n: usize,
     concurrency: usize,
+    namespace: bool,
     timeout: Duration,
     shared: &Arc<Shared>,
 ) -> Clients {
@@ -308,7 +315,7 @@ pub async fn connect_many(
     };
     let mut attempts = futures_util::stream::iter(0..n)
         .map(|_| async move {
-            match tokio::time::timeout(timeout, connect(target)).await {
+            match tokio::time::timeout(timeout, connect(target, namespace)).await {
                 Ok(r) => r,
                 Err(_) => Err(io::Error::other("connect timed out")),
             }
@@ -341,6 +348,9 @@ mod tests {
         assert_eq!(number_after(p, b"\"t\":"), Some(123_456_789));
         assert_eq!(number_after(p, b"\"x\":"), None);
         assert_eq!(number_after(br#"{"s":}"#, b"\"s\":"), None);
-        assert_eq!(number_after(br#"{"recipients": 12}"#, b"\"recipients\":"), Some(12));
+        assert_eq!(
+            number_after(br#"{"recipients": 12}"#, b"\"recipients\":"),
+            Some(12)
+        );
     }
 }

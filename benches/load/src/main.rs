@@ -148,6 +148,11 @@ struct RunArgs {
     /// Unmeasured pushes at the same rate before measuring.
     #[arg(long, default_value = "2s", value_parser = secs)]
     warmup: f64,
+    /// `idle`: stop after the Engine.IO handshake, joining no namespace (the server closes
+    /// such sessions after its connect timeout, 45 s by default: keep --settle below it).
+    /// Shows how much of the per-connection cost is Engine.IO and WebSocket.
+    #[arg(long)]
+    idle_engine_only: bool,
     /// Wait after connecting the idle clients before reading RSS.
     #[arg(long, default_value = "5s", value_parser = secs)]
     settle: f64,
@@ -177,11 +182,18 @@ struct RunArgs {
     #[arg(long, default_value_t = 50.0)]
     max_p99_ms: f64,
     /// `unicast-max`: first rate tried.
-    #[arg(long, default_value_t = 5_000.0)]
+    #[arg(long, default_value_t = 2_000.0)]
     max_start_rate: f64,
+    /// `unicast-max`: factor between steps until one fails (then three bisections).
+    #[arg(long, default_value_t = 1.5)]
+    max_factor: f64,
     /// `unicast-max`: highest rate tried.
     #[arg(long, default_value_t = 100_000.0)]
     max_rate_limit: f64,
+    /// `unicast-max`: keep-alive admin connections (more requests in flight than
+    /// --http-conns, so that the round trip does not cap the rate).
+    #[arg(long, default_value_t = 256)]
+    max_http_conns: usize,
     /// `unicast-max`: measured time of each step.
     #[arg(long, default_value = "5s", value_parser = secs)]
     max_step: f64,
@@ -238,6 +250,9 @@ pub struct Row {
     pub rss_kib_per_conn: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_connect: Option<f64>,
+    /// This tool's own RSS growth per idle client (for scale).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_rss_kib_per_conn: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connects_per_sec: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -317,11 +332,12 @@ impl Ctx {
         }
     }
 
-    async fn connect(&self, n: usize) -> Result<Clients, String> {
+    async fn connect(&self, n: usize, namespace: bool) -> Result<Clients, String> {
         let c = client::connect_many(
             &self.sio,
             n,
             self.args.connect_concurrency,
+            namespace,
             Duration::from_secs(20),
             &self.shared,
         )
@@ -349,10 +365,8 @@ impl Ctx {
         tokio::time::sleep(Duration::from_secs_f64(self.args.cooldown)).await;
     }
 
-    async fn admin_conns(&self) -> Vec<AdminConn> {
-        (0..self.args.http_conns.max(1))
-            .map(|_| AdminConn::new(self.admin))
-            .collect()
+    fn admin_conns(&self, n: usize) -> Vec<AdminConn> {
+        (0..n.max(1)).map(|_| AdminConn::new(self.admin)).collect()
     }
 
     /// Pushes at `rate` for `duration` seconds, then waits for deliveries to drain.
@@ -479,7 +493,7 @@ impl Ctx {
         let n = self.args.idle_clients;
         let closed0 = self.shared.closed.load(Ordering::Relaxed);
         let p0 = Probe::take(self.args.pid);
-        let clients = self.connect(n).await?;
+        let clients = self.connect(n, !self.args.idle_engine_only).await?;
         let p1 = Probe::take(self.args.pid);
         tokio::time::sleep(Duration::from_secs_f64(self.args.settle)).await;
         let p2 = Probe::take(self.args.pid);
@@ -489,6 +503,11 @@ impl Ctx {
             row.rss_kib_per_conn =
                 Some((b.rss_kib as f64 - a.rss_kib as f64) / connected.max(1) as f64);
             row.server_rss_kib = Some(b.rss_kib);
+        }
+        row.tool_rss_kib_per_conn =
+            Some((p2.tool.rss_kib as f64 - p0.tool.rss_kib as f64) / connected.max(1) as f64);
+        if self.args.idle_engine_only {
+            row.scenario = "idle-engine".to_string();
         }
         row.cpu_us_per_connect = p0
             .server_cpu_us(&p1)
@@ -514,9 +533,9 @@ impl Ctx {
         make: impl FnOnce(&Clients) -> (Addressing, f64),
         rooms: Option<usize>,
     ) -> Result<Row, String> {
-        let clients = self.connect(n).await?;
+        let clients = self.connect(n, true).await?;
         let closed0 = self.shared.closed.load(Ordering::Relaxed);
-        let mut conns = self.admin_conns().await;
+        let mut conns = self.admin_conns(self.args.http_conns);
         if let Some(k) = rooms {
             let joined = admin::join_rooms(&mut conns, &clients.sids, k)
                 .await
@@ -546,9 +565,9 @@ impl Ctx {
 
     async fn unicast_max(&mut self) -> Result<Row, String> {
         let n = self.args.unicast_clients;
-        let clients = self.connect(n).await?;
+        let clients = self.connect(n, true).await?;
         let closed0 = self.shared.closed.load(Ordering::Relaxed);
-        let mut conns = self.admin_conns().await;
+        let mut conns = self.admin_conns(self.args.max_http_conns);
         let to = Addressing::Sids(Arc::new(clients.sids.clone()));
         tokio::time::sleep(Duration::from_secs(1)).await;
         let limit_ms = self.args.max_p99_ms;
@@ -587,18 +606,20 @@ impl Ctx {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             rate = match failed {
-                None if rate * 1.25 <= self.args.max_rate_limit => rate * 1.25,
+                None if rate * self.args.max_factor <= self.args.max_rate_limit => {
+                    (rate * self.args.max_factor / 100.0).round() * 100.0
+                }
                 None => break,
                 Some(high) => {
-                    // Bisect twice between the best pass and the lowest failure.
+                    // Bisect three times between the best pass and the lowest failure.
                     let Some(low) = best.as_ref().map(|b| b.0) else {
                         break;
                     };
-                    if bisections >= 2 {
+                    if bisections >= 3 {
                         break;
                     }
                     bisections += 1;
-                    let mid = ((low + high) / 2.0 / 500.0).round() * 500.0;
+                    let mid = ((low + high) / 2.0 / 100.0).round() * 100.0;
                     if mid <= low || mid >= high {
                         break;
                     }
@@ -607,6 +628,7 @@ impl Ctx {
             };
         }
         let dropped = self.shared.closed.load(Ordering::Relaxed) - closed0;
+        let connected = clients.sids.len();
         drop(conns);
         self.close(clients).await;
         let mut row = match best {
@@ -615,7 +637,7 @@ impl Ctx {
                 row
             }
             None => {
-                let mut row = self.row(Scenario::UnicastMax, n, 0);
+                let mut row = self.row(Scenario::UnicastMax, n, connected);
                 row.max_rate = Some(0.0);
                 row.note = Some(format!("even {:.0}/s failed", self.args.max_start_rate));
                 row

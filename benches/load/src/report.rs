@@ -142,6 +142,15 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
             cell("idle", l, &|r| r.cpu_us_per_connect).map(|v| format!("{v:.0} µs"))
         });
     }
+    if let Some(r) = first("idle-engine") {
+        figure(
+            format!(
+                "RSS per Engine.IO-only WebSocket session, no namespace ({} sessions)",
+                thousands(r.clients as f64)
+            ),
+            &|l| cell("idle-engine", l, &|r| r.rss_kib_per_conn).map(|v| format!("{v:.1} KiB")),
+        );
+    }
     if let Some(r) = first("unicast") {
         figure(
             format!(
@@ -195,7 +204,17 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
     }
     let most_runs = labels
         .iter()
-        .flat_map(|l| ["idle", "unicast", "rooms", "broadcast", "unicast-max"].map(|s| runs(s, l)))
+        .flat_map(|l| {
+            [
+                "idle",
+                "idle-engine",
+                "unicast",
+                "rooms",
+                "broadcast",
+                "unicast-max",
+            ]
+            .map(|s| runs(s, l))
+        })
         .max()
         .unwrap_or(0);
 
