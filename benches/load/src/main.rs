@@ -264,6 +264,10 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_pct: Option<f64>,
     pub tool_cpu_pct: f64,
+    /// Share of the phase during which some task waited for a CPU (`/proc/pressure/cpu`);
+    /// includes this tool and the server competing with each other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_pressure_pct: Option<f64>,
     /// Connections the server closed during the scenario.
     pub dropped_clients: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -314,6 +318,7 @@ struct PushResult {
     server_cpu_us: Option<u64>,
     wall: f64,
     tool_cpu_pct: f64,
+    cpu_pressure_pct: Option<f64>,
     max_lag_ms: f64,
 }
 
@@ -436,6 +441,7 @@ impl Ctx {
                 .map(|(a, b)| b.duration_since(a).as_secs_f64())
                 .unwrap_or(0.0),
             tool_cpu_pct: p0.tool_cpu_pct(&p1),
+            cpu_pressure_pct: p0.cpu_pressure_pct(&p1),
             max_lag_ms: tally.max_lag_ns.load(Ordering::Relaxed) as f64 / 1e6,
         }
     }
@@ -467,6 +473,7 @@ impl Ctx {
             }
         }
         row.tool_cpu_pct = r.tool_cpu_pct;
+        row.cpu_pressure_pct = r.cpu_pressure_pct;
         let mut notes = Vec::new();
         if r.errors > 0 {
             notes.push(format!(
@@ -514,6 +521,7 @@ impl Ctx {
             .map(|c| c as f64 / connected.max(1) as f64);
         row.connects_per_sec = Some(connected as f64 / clients.elapsed.as_secs_f64().max(1e-9));
         row.tool_cpu_pct = p0.tool_cpu_pct(&p1);
+        row.cpu_pressure_pct = p0.cpu_pressure_pct(&p2);
         row.dropped_clients = self.shared.closed.load(Ordering::Relaxed) - closed0;
         if clients.failed > 0 {
             row.note = Some(format!(

@@ -15,7 +15,7 @@ fn opt(v: Option<f64>, prec: usize) -> String {
 
 pub fn table_header() -> String {
     format!(
-        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6}",
+        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6} {:>5}",
         "server",
         "scenario",
         "conns",
@@ -29,7 +29,8 @@ pub fn table_header() -> String {
         "µs/msg",
         "KiB/conn",
         "µs/conn",
-        "tool%"
+        "tool%",
+        "psi%"
     )
 }
 
@@ -40,7 +41,7 @@ pub fn table_row(r: &Row) -> String {
         _ => "-".to_string(),
     };
     format!(
-        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6.0}",
+        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6.0} {:>5}",
         r.label,
         r.scenario,
         r.connected,
@@ -54,7 +55,8 @@ pub fn table_row(r: &Row) -> String {
         opt(r.cpu_us_per_msg, 1),
         opt(r.rss_kib_per_conn, 1),
         opt(r.cpu_us_per_connect, 0),
-        r.tool_cpu_pct
+        r.tool_cpu_pct,
+        opt(r.cpu_pressure_pct, 0)
     )
 }
 
@@ -202,6 +204,19 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
             &|l| cell("unicast-max", l, &|r| r.max_rate).map(|v| format!("{}/s", thousands(v))),
         );
     }
+    figure(
+        "CPU pressure during the measurements (share of time a task waited for a CPU)".into(),
+        &|l| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.label == l)
+                .filter_map(|r| r.cpu_pressure_pct)
+                .collect();
+            let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().cloned().fold(0.0, f64::max);
+            (!v.is_empty()).then(|| format!("{lo:.0}–{hi:.0} %"))
+        },
+    );
     let most_runs = labels
         .iter()
         .flat_map(|l| {

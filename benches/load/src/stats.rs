@@ -152,6 +152,17 @@ pub struct Probe {
     pub server: Option<ProcSample>,
     pub tool: ProcSample,
     pub at: Option<std::time::Instant>,
+    /// Cumulative time some runnable task waited for a CPU (`/proc/pressure/cpu`), µs.
+    pub cpu_stall_us: Option<u64>,
+}
+
+fn cpu_stall_us() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    let line = text.lines().find(|l| l.starts_with("some "))?;
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
 }
 
 impl Probe {
@@ -160,7 +171,16 @@ impl Probe {
             server: pid.and_then(|p| sample(p).ok()),
             tool: sample(0).unwrap_or_default(),
             at: Some(std::time::Instant::now()),
+            cpu_stall_us: cpu_stall_us(),
         }
+    }
+
+    /// Share of the time between `self` and `later` during which some task on the machine
+    /// was waiting for a CPU, percent: how contended the machine was.
+    pub fn cpu_pressure_pct(&self, later: &Probe) -> Option<f64> {
+        let wall = later.at?.duration_since(self.at?).as_secs_f64();
+        let stall = later.cpu_stall_us?.saturating_sub(self.cpu_stall_us?) as f64 / 1e6;
+        (wall > 0.0).then(|| stall / wall * 100.0)
     }
 
     /// Server CPU microseconds spent between `self` and `later`.
