@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
+use crate::admin::AdminState;
 use crate::config::Config;
 use crate::engine::{CloseReason, Engine};
 use crate::metrics::Metrics;
@@ -49,7 +50,10 @@ pub struct Relay {
     pub adapter: Arc<Adapter>,
     /// The metrics.
     pub metrics: Metrics,
-    config: Config,
+    /// The admin API's state (live admin settings, `/readyz`'s listener flag).
+    pub admin: AdminState,
+    /// The configuration in force (the last one reloaded).
+    config: std::sync::Mutex<Config>,
     /// Stops the listeners from accepting.
     stop_accepting: CancellationToken,
     /// Ends ack waits and other in-flight work that should answer at once.
@@ -107,7 +111,8 @@ impl Relay {
             .local_addr()
             .expect("a bound listener has an address");
 
-        let admin = crate::admin::router(adapter.clone(), metrics.clone(), &config.admin);
+        let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin);
+        let admin = crate::admin::router(admin_state.clone());
         let servers = vec![
             serve(
                 socketio_listener,
@@ -118,24 +123,70 @@ impl Relay {
         ];
         tracing::info!(%socketio_addr, path = %config.server.path, "Socket.IO listening");
         tracing::info!(%admin_addr, "admin API listening");
+        admin_state.set_listening(true);
         Ok(Relay {
             socketio_addr,
             admin_addr,
             engine,
             adapter,
             metrics,
-            config,
+            admin: admin_state,
+            config: std::sync::Mutex::new(config),
             stop_accepting,
             shutting_down,
             servers,
         })
     }
 
+    /// Applies a new configuration's live settings: allowed origins, transports, limits
+    /// and timings for new sessions, namespaces for new connects, admin tokens and
+    /// limits. Returns the keys that changed but need a restart.
+    pub fn reload(&self, new: Config) -> Vec<&'static str> {
+        let mut current = self.config.lock().expect("config lock poisoned");
+        let old = &*current;
+        let mut restart = Vec::new();
+        if new.server.listen != old.server.listen {
+            restart.push("server.listen");
+        }
+        if new.server.path != old.server.path {
+            restart.push("server.path");
+        }
+        if new.admin.listen != old.admin.listen {
+            restart.push("admin.listen");
+        }
+        if new.cluster != old.cluster {
+            restart.push("cluster");
+        }
+        if new.log.format != old.log.format {
+            restart.push("log.format");
+        }
+        // What needs a restart keeps its running value, so the next reload compares
+        // against what is really in force.
+        let mut new = new;
+        new.server.listen = old.server.listen;
+        new.server.path = old.server.path.clone();
+        new.admin.listen = old.admin.listen;
+        new.cluster = old.cluster.clone();
+        new.log.format = old.log.format;
+        self.engine.handler().set_namespaces(&new.server.namespaces);
+        self.engine.update_settings(new.server.clone());
+        self.admin.reload(&new.admin);
+        *current = new;
+        restart
+    }
+
     /// Graceful shutdown (as on SIGTERM): stops accepting, answers in-flight admin
     /// requests (ack waits at once), ends every session so clients reconnect, all within
     /// `server.shutdown_grace_ms`. Returns `false` when the grace period ran out.
     pub async fn shutdown(self) -> bool {
-        let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
+        let grace = Duration::from_millis(
+            self.config
+                .lock()
+                .expect("config lock poisoned")
+                .server
+                .shutdown_grace_ms,
+        );
+        self.admin.set_listening(false);
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);

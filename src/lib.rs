@@ -19,5 +19,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod logging;
 pub mod metrics;
 pub mod socketio;

@@ -1,20 +1,98 @@
-//! The `sio-relay` daemon.
+//! The `sio-relay` daemon and its operator commands.
+//!
+//! Exit codes: 0 after a clean shutdown, 1 when the relay cannot start (a listener cannot
+//! be bound), 2 for command-line usage errors, 78 for an invalid configuration.
 
+use std::process::ExitCode;
+
+use clap::Parser;
 use sio_relay::app::Relay;
-use sio_relay::config::Config;
+use sio_relay::cli::Cli;
+use sio_relay::config::{self, Config, Sources};
+use sio_relay::logging::{self, LogHandle};
+use tokio::signal::unix::{SignalKind, signal};
 
-#[tokio::main]
-async fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
-    let relay = match Relay::start(Config::default()).await {
-        Ok(relay) => relay,
-        Err(error) => {
-            eprintln!("sio-relay: {error}");
-            std::process::exit(1);
+/// `EX_CONFIG` from sysexits.h.
+const EXIT_BAD_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = match config::env::collect(std::env::vars_os()) {
+        Ok(env) => env,
+        Err(errors) => {
+            eprintln!("sio-relay: {errors}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    let _ = tokio::signal::ctrl_c().await;
+    let sources = cli.sources(env);
+    let config = match config::load(&sources) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("sio-relay: {errors}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    if cli.check_config {
+        print!("{}", config::render_masked(&config));
+        return ExitCode::SUCCESS;
+    }
+    let log = match logging::init(&config.log, std::env::var("RUST_LOG").ok().as_deref()) {
+        Ok(log) => log,
+        Err(error) => {
+            eprintln!("sio-relay: {error}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    runtime.block_on(run(config, sources, log))
+}
+
+async fn run(config: Config, sources: Sources, log: LogHandle) -> ExitCode {
+    let relay = match Relay::start(config).await {
+        Ok(relay) => relay,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => reload(&relay, &sources, &log),
+        }
+    }
+    tracing::info!("shutting down");
     relay.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Re-reads the configuration; a bad one changes nothing.
+fn reload(relay: &Relay, sources: &Sources, log: &LogHandle) {
+    let config = match config::load(sources) {
+        Ok(config) => config,
+        Err(errors) => {
+            tracing::error!("reload refused, configuration unchanged:\n{errors}");
+            return;
+        }
+    };
+    if let Err(error) = log.set_level(&config.log.level) {
+        tracing::error!(%error, "reload refused, configuration unchanged");
+        return;
+    }
+    for key in relay.reload(config) {
+        tracing::warn!(key, "changed in the file, takes effect after a restart");
+    }
+    tracing::info!("configuration reloaded");
 }

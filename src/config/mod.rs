@@ -2,10 +2,30 @@
 //!
 //! Layering (lowest first): built-in defaults, the TOML file, `SIO_RELAY_*` environment
 //! variables, command-line flags. Unknown keys are refused everywhere.
+//!
+//! - [`load`] builds a [`Config`] from [`Sources`] and reports every problem at once
+//!   ([`ConfigErrors`]), each naming its key and, where known, the file line;
+//! - [`env`](mod@env) maps `SIO_RELAY_*` variables to keys;
+//! - [`validate`] holds the rules that types alone cannot express;
+//! - [`render_masked`] prints the effective config with secrets masked (`--check-config`).
+//!
+//! `config/sio-relay.toml` in the repository documents every key with its default.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
+
+pub mod env;
+mod error;
+mod load;
+mod mask;
+mod schema;
+pub mod validate;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{Overrides, Sources, load, load_text};
+pub use mask::{MASK, mask_url, masked, render_masked};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -102,7 +122,9 @@ impl Default for ServerConfig {
 }
 
 /// `[admin]`: the admin HTTP API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` masks the tokens, so a logged config shows no secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address the admin listener binds.
@@ -126,6 +148,39 @@ impl Default for AdminConfig {
     }
 }
 
+impl AdminConfig {
+    /// The URL a client on this host uses to reach the admin API: `http://` and
+    /// `listen`, with an unspecified address (`0.0.0.0`, `::`) replaced by loopback.
+    pub fn client_url(&self) -> String {
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field cannot be left out unnoticed.
+        let Self {
+            listen,
+            tokens,
+            max_body_bytes,
+            max_ack_timeout_ms,
+        } = self;
+        f.debug_struct("AdminConfig")
+            .field("listen", listen)
+            .field("tokens", &vec![MASK; tokens.len()])
+            .field("max_body_bytes", max_body_bytes)
+            .field("max_ack_timeout_ms", max_ack_timeout_ms)
+            .finish()
+    }
+}
+
 /// Which adapter connects this node to others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -138,7 +193,9 @@ pub enum AdapterKind {
 }
 
 /// `[cluster]`: several nodes acting as one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` masks any password in `redis_url`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// `memory` (one node) or `redis`.
@@ -165,6 +222,28 @@ impl Default for ClusterConfig {
             python_socketio: false,
             python_socketio_channel: "socketio".into(),
         }
+    }
+}
+
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field cannot be left out unnoticed.
+        let Self {
+            adapter,
+            redis_url,
+            key_prefix,
+            request_timeout_ms,
+            python_socketio,
+            python_socketio_channel,
+        } = self;
+        f.debug_struct("ClusterConfig")
+            .field("adapter", adapter)
+            .field("redis_url", &mask_url(redis_url))
+            .field("key_prefix", key_prefix)
+            .field("request_timeout_ms", request_timeout_ms)
+            .field("python_socketio", python_socketio)
+            .field("python_socketio_channel", python_socketio_channel)
+            .finish()
     }
 }
 
@@ -195,5 +274,39 @@ impl Default for LogConfig {
             level: "info".into(),
             format: LogFormat::Text,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serialize_to_toml_and_back() {
+        let text = toml::to_string(&Config::default()).unwrap();
+        assert_eq!(toml::from_str::<Config>(&text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn admin_client_url_reaches_this_host() {
+        let mut admin = AdminConfig::default();
+        assert_eq!(admin.client_url(), "http://127.0.0.1:3001");
+        admin.listen = "0.0.0.0:4001".parse().unwrap();
+        assert_eq!(admin.client_url(), "http://127.0.0.1:4001");
+        admin.listen = "[::]:4001".parse().unwrap();
+        assert_eq!(admin.client_url(), "http://[::1]:4001");
+        admin.listen = "10.1.2.3:4001".parse().unwrap();
+        assert_eq!(admin.client_url(), "http://10.1.2.3:4001");
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let mut config = Config::default();
+        config.admin.tokens = vec!["hunter2".into()];
+        config.cluster.redis_url = "redis://user:pa55@redis:6379".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("pa55"), "{shown}");
+        assert!(shown.contains(MASK));
     }
 }
