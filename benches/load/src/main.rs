@@ -52,6 +52,10 @@ enum Cmd {
 enum Scenario {
     /// Connect many clients and hold them: RSS per connection, CPU per connect.
     Idle,
+    /// Like `idle`, but clients stop after the Engine.IO handshake and join no namespace:
+    /// the share of the per-connection cost that is Engine.IO and WebSocket. The server
+    /// closes such sessions after its connect timeout (45 s by default): keep --settle below.
+    IdleEngine,
     /// Pushes to random sids at a fixed rate: latency, losses, CPU per message.
     Unicast,
     /// Clients spread over rooms, pushes to rooms: CPU per delivery.
@@ -66,6 +70,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::Idle => "idle",
+            Scenario::IdleEngine => "idle-engine",
             Scenario::Unicast => "unicast",
             Scenario::Rooms => "rooms",
             Scenario::Broadcast => "broadcast",
@@ -148,11 +153,6 @@ struct RunArgs {
     /// Unmeasured pushes at the same rate before measuring.
     #[arg(long, default_value = "2s", value_parser = secs)]
     warmup: f64,
-    /// `idle`: stop after the Engine.IO handshake, joining no namespace (the server closes
-    /// such sessions after its connect timeout, 45 s by default: keep --settle below it).
-    /// Shows how much of the per-connection cost is Engine.IO and WebSocket.
-    #[arg(long)]
-    idle_engine_only: bool,
     /// Wait after connecting the idle clients before reading RSS.
     #[arg(long, default_value = "5s", value_parser = secs)]
     settle: f64,
@@ -496,11 +496,11 @@ impl Ctx {
         }
     }
 
-    async fn idle(&mut self) -> Result<Row, String> {
+    async fn idle(&mut self, namespace: bool) -> Result<Row, String> {
         let n = self.args.idle_clients;
         let closed0 = self.shared.closed.load(Ordering::Relaxed);
         let p0 = Probe::take(self.args.pid);
-        let clients = self.connect(n, !self.args.idle_engine_only).await?;
+        let clients = self.connect(n, namespace).await?;
         let p1 = Probe::take(self.args.pid);
         tokio::time::sleep(Duration::from_secs_f64(self.args.settle)).await;
         let p2 = Probe::take(self.args.pid);
@@ -513,8 +513,8 @@ impl Ctx {
         }
         row.tool_rss_kib_per_conn =
             Some((p2.tool.rss_kib as f64 - p0.tool.rss_kib as f64) / connected.max(1) as f64);
-        if self.args.idle_engine_only {
-            row.scenario = "idle-engine".to_string();
+        if !namespace {
+            row.scenario = Scenario::IdleEngine.name().to_string();
         }
         row.cpu_us_per_connect = p0
             .server_cpu_us(&p1)
@@ -658,7 +658,8 @@ impl Ctx {
     async fn run(&mut self, s: Scenario) -> Result<Row, String> {
         let a = self.args.clone();
         match s {
-            Scenario::Idle => self.idle().await,
+            Scenario::Idle => self.idle(true).await,
+            Scenario::IdleEngine => self.idle(false).await,
             Scenario::Unicast => {
                 self.fixed_rate(
                     s,
