@@ -182,7 +182,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 50.0)]
     max_p99_ms: f64,
     /// `unicast-max`: first rate tried.
-    #[arg(long, default_value_t = 2_000.0)]
+    #[arg(long, default_value_t = 1_000.0)]
     max_start_rate: f64,
     /// `unicast-max`: factor between steps until one fails (then three bisections).
     #[arg(long, default_value_t = 1.5)]
@@ -190,9 +190,9 @@ struct RunArgs {
     /// `unicast-max`: highest rate tried.
     #[arg(long, default_value_t = 100_000.0)]
     max_rate_limit: f64,
-    /// `unicast-max`: keep-alive admin connections (more requests in flight than
-    /// --http-conns, so that the round trip does not cap the rate).
-    #[arg(long, default_value_t = 256)]
+    /// `unicast-max`: keep-alive admin connections. More give more requests in flight (the
+    /// round trip then caps the rate later) but burstier arrivals at the server.
+    #[arg(long, default_value_t = 64)]
     max_http_conns: usize,
     /// `unicast-max`: measured time of each step.
     #[arg(long, default_value = "5s", value_parser = secs)]
