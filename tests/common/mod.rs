@@ -18,9 +18,9 @@
 
 pub mod admin;
 pub mod clients;
-pub mod push;
 #[cfg(feature = "redis")]
 pub mod peers;
+pub mod push;
 pub mod raw;
 pub mod relay;
 
