@@ -98,6 +98,7 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
 fn adapter(
     config: &Config,
     local: &Arc<LocalAdapter>,
+    metrics: &Metrics,
     shutdown: &CancellationToken,
 ) -> Result<Adapter, StartError> {
     match config.cluster.adapter {
@@ -105,9 +106,15 @@ fn adapter(
         #[cfg(feature = "redis")]
         AdapterKind::Redis => {
             use crate::adapter::redis::{ClusterOptions, RedisCluster};
-            let options = ClusterOptions::from_config(&config.cluster, &config.server.namespaces);
+            let options = ClusterOptions::from_config(
+                &config.cluster,
+                &config.server.namespaces,
+                metrics.clone(),
+            );
             let cluster = RedisCluster::start(options, local.clone(), shutdown.clone())
                 .map_err(|err| StartError::Cluster(err.to_string()))?;
+            // Namespaces allowed by a wildcard are subscribed when a client first joins one.
+            local.on_new_namespace(cluster.namespace_hook());
             Ok(Adapter::cluster(local.clone(), cluster))
         }
         #[cfg(not(feature = "redis"))]
@@ -125,7 +132,7 @@ impl Relay {
         let stop_accepting = CancellationToken::new();
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
-        let adapter = Arc::new(adapter(&config, &local, &shutting_down)?);
+        let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
         let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
 

@@ -8,6 +8,8 @@
 //! - [`raw`]: hand-written Engine.IO long-polling and WebSocket clients for bad input.
 //! - [`push`]: events pushed through the in-process relay's adapter, its metrics, and a
 //!   [`Witness`] that checks other clients are unaffected.
+//! - [`peers`]: other cluster members (a Node.js Socket.IO server, `@socket.io/redis-emitter`,
+//!   python-socketio's `AsyncRedisManager`) and a private `redis-server`.
 //!
 //! Every wait is bounded; every child process is killed when its handle drops.
 
@@ -16,6 +18,8 @@
 
 pub mod admin;
 pub mod clients;
+#[cfg(feature = "redis")]
+pub mod peers;
 pub mod push;
 pub mod raw;
 pub mod relay;

@@ -2,7 +2,7 @@
 //! supervisor task that connects them, resubscribes, notices when Redis goes away and
 //! reconnects with backoff.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Readiness;
 use super::wire::Channels;
+use crate::metrics::Metrics;
 
 /// First wait before reconnecting; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -59,10 +60,13 @@ pub(super) struct Connections {
     pub python_channel: Option<String>,
     /// Namespaces to subscribe, kept across reconnections.
     pub namespaces: Mutex<BTreeSet<String>>,
+    /// Namespaces whose channels Redis confirmed on the current connection.
+    pub subscribed: Mutex<HashSet<String>>,
     /// The publisher while connected. A `MultiplexedConnection` is a cheap handle: it is
     /// cloned out, never used under the lock.
     pub publisher: Mutex<Option<MultiplexedConnection>>,
     pub readiness: watch::Sender<Readiness>,
+    pub metrics: Metrics,
 }
 
 impl Connections {
@@ -73,14 +77,29 @@ impl Connections {
             .clone()
     }
 
+    /// Whether `nsp`'s channels are subscribed on the current connection.
+    pub fn is_subscribed(&self, nsp: &str) -> bool {
+        self.subscribed
+            .lock()
+            .expect("subscribed lock poisoned")
+            .contains(nsp)
+    }
+
     fn set(&self, readiness: Readiness) {
         self.readiness.send_if_modified(|current| {
             let changed = *current != readiness;
             if changed {
                 match &readiness {
-                    Readiness::Up => tracing::info!("cluster: connected to Redis"),
+                    Readiness::Up => {
+                        tracing::info!("cluster: connected to Redis");
+                        self.metrics.cluster_redis_connected.set(1);
+                    }
                     Readiness::Down(reason) => {
-                        tracing::warn!(%reason, "cluster: Redis unavailable")
+                        tracing::warn!(%reason, "cluster: Redis unavailable");
+                        if *current == Readiness::Up {
+                            self.metrics.cluster_redis_disconnections.inc();
+                        }
+                        self.metrics.cluster_redis_connected.set(0);
                     }
                 }
                 *current = readiness;
@@ -103,6 +122,10 @@ impl Connections {
             .await
             .map_err(|_| timeout_error())??;
         let (mut sink, stream) = pubsub.split();
+        self.subscribed
+            .lock()
+            .expect("subscribed lock poisoned")
+            .clear();
         let namespaces: Vec<String> = self
             .namespaces
             .lock()
@@ -122,7 +145,12 @@ impl Connections {
     async fn subscribe(&self, sink: &mut PubSubSink, nsp: &str) -> redis::RedisResult<()> {
         let (pattern, channels) = namespace_channels(&self.channels, nsp, &self.uid);
         with_timeout(sink.psubscribe(pattern)).await?;
-        with_timeout(sink.subscribe(channels)).await
+        with_timeout(sink.subscribe(channels)).await?;
+        self.subscribed
+            .lock()
+            .expect("subscribed lock poisoned")
+            .insert(nsp.to_owned());
+        Ok(())
     }
 }
 

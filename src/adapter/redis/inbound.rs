@@ -9,10 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Inner;
-use super::wire::node::{Broadcast, RelaySocket, RemoteSocket, Request, RequestKind, Response};
+use super::wire::node::{
+    Broadcast, RelaySocket, RemoteSocket, Request, RequestKind, Response, peek_relay_broadcast,
+};
 use super::wire::python::{PythonKind, PythonMessage};
 use super::wire::{BroadcastChannel, Selector, WireError, is_reserved_event};
+use super::{Inner, Kind};
 use crate::adapter::{EmitRequest, Target};
 
 /// Messages larger than this are dropped unread.
@@ -39,12 +41,15 @@ pub(super) async fn handle(inner: &Arc<Inner>, message: redis::Msg) {
         else {
             return;
         };
+        inner.count_message("in", Kind::Broadcast);
         return on_broadcast(inner, &nsp, channel, payload).await;
     }
     if inner.conns.python_channel.as_deref() == Some(channel) {
+        inner.count_message("in", Kind::Python);
         return on_python(inner, payload).await;
     }
     if let Some(nsp) = namespace_of(inner, |nsp| channels.request(nsp) == channel) {
+        inner.count_message("in", Kind::Request);
         return on_request(inner, &nsp, payload).await;
     }
     if namespace_of(inner, |nsp| {
@@ -53,6 +58,7 @@ pub(super) async fn handle(inner: &Arc<Inner>, message: redis::Msg) {
     })
     .is_some()
     {
+        inner.count_message("in", Kind::Response);
         match Response::decode(payload) {
             Ok(response) => inner.deliver(response),
             Err(err) => tracing::debug!(channel, %err, "cluster: undecodable response dropped"),
@@ -81,11 +87,19 @@ async fn on_broadcast(inner: &Arc<Inner>, nsp: &str, channel: &str, payload: &[u
     if let Some(BroadcastChannel::Room(room)) = inner.conns.channels.broadcast_room(nsp, channel)
         && !inner.local.has_room(nsp, room)
     {
-        // No socket here is in that room: dropped undecoded, unless a sio-relay sender
-        // waits for our count (of zero), which needs the request id.
-        if !may_carry_request_id(payload) {
-            return;
+        // No socket here is in that room: dropped undecoded. A sio-relay sender waits for
+        // our count (of zero); its uid and request id are read at their fixed places.
+        inner.metrics.cluster_broadcasts_skipped.inc();
+        if let Some((uid, request_id)) = peek_relay_broadcast(payload)
+            && uid != inner.conns.uid
+        {
+            let count = Response::Count {
+                request_id: request_id.to_owned(),
+                count: 0,
+            };
+            respond_to(inner, nsp, uid, count).await;
         }
+        return;
     }
     let broadcast = match Broadcast::decode(payload) {
         Ok(broadcast) => broadcast,
@@ -110,28 +124,31 @@ async fn on_broadcast(inner: &Arc<Inner>, nsp: &str, channel: &str, payload: &[u
         inner.local.emit(request).await.recipients
     };
     if let Some(request_id) = broadcast.request_id {
-        respond(
-            inner,
-            nsp,
-            Response::Count {
-                request_id,
-                count: count as u64,
-            },
-        )
-        .await;
+        let count = Response::Count {
+            request_id,
+            count: count as u64,
+        };
+        respond_to(inner, nsp, &broadcast.uid, count).await;
     }
 }
 
-/// A broadcast from a sio-relay node has four elements (`0x94`); Node's have three.
-fn may_carry_request_id(payload: &[u8]) -> bool {
-    payload.first() == Some(&0x94)
+/// Publishes a response of Node's protocol on the namespace's response channel, where
+/// every Node version listens.
+async fn respond(inner: &Inner, nsp: &str, response: Response) {
+    publish_response(inner, &inner.conns.channels.response(nsp), response).await;
 }
 
-async fn respond(inner: &Inner, nsp: &str, response: Response) {
-    let channel = inner.conns.channels.response(nsp);
+/// Publishes a count (a sio-relay extension, read by sio-relay nodes only) on the
+/// requester's own response channel, so that no other node receives it.
+async fn respond_to(inner: &Inner, nsp: &str, uid: &str, response: Response) {
+    let channel = inner.conns.channels.specific_response(nsp, uid);
+    publish_response(inner, &channel, response).await;
+}
+
+async fn publish_response(inner: &Inner, channel: &str, response: Response) {
     match response.encode() {
         Ok(bytes) => {
-            if let Err(err) = inner.publish(&channel, bytes).await {
+            if let Err(err) = inner.publish(channel, Kind::Response, bytes).await {
                 tracing::debug!(%err, "cluster: response not published");
             }
         }
@@ -157,6 +174,7 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
         return;
     }
     let local = &inner.local;
+    let uid = request.uid.as_deref();
     match request.kind {
         RequestKind::Sockets { request_id, rooms } => {
             let target = target(
@@ -189,7 +207,7 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
             rooms,
         } => {
             let count = local.join(&target(nsp, selector), &rooms);
-            answer_count(inner, nsp, request_id, count).await;
+            answer_count(inner, nsp, uid, request_id, count).await;
         }
         RequestKind::Leave {
             request_id,
@@ -197,7 +215,7 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
             rooms,
         } => {
             let count = local.leave(&target(nsp, selector), &rooms);
-            answer_count(inner, nsp, request_id, count).await;
+            answer_count(inner, nsp, uid, request_id, count).await;
         }
         RequestKind::Disconnect {
             request_id,
@@ -205,7 +223,7 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
             ..
         } => {
             let count = local.disconnect(&target(nsp, selector));
-            answer_count(inner, nsp, request_id, count).await;
+            answer_count(inner, nsp, uid, request_id, count).await;
         }
         RequestKind::LegacyJoin {
             request_id,
@@ -328,17 +346,24 @@ fn client_count(request_id: String, count: usize, sids: Vec<String>) -> Response
     }
 }
 
-async fn answer_count(inner: &Inner, nsp: &str, request_id: Option<String>, count: usize) {
-    if let Some(request_id) = request_id {
-        respond(
-            inner,
-            nsp,
-            Response::Count {
-                request_id,
-                count: count as u64,
-            },
-        )
-        .await;
+/// Answers a join, leave or disconnect that carried a request id (from a sio-relay node).
+async fn answer_count(
+    inner: &Inner,
+    nsp: &str,
+    uid: Option<&str>,
+    request_id: Option<String>,
+    count: usize,
+) {
+    let Some(request_id) = request_id else {
+        return;
+    };
+    let count = Response::Count {
+        request_id,
+        count: count as u64,
+    };
+    match uid {
+        Some(uid) => respond_to(inner, nsp, uid, count).await,
+        None => respond(inner, nsp, count).await,
     }
 }
 

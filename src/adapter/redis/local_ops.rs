@@ -25,15 +25,8 @@ pub trait LocalOps: Send + Sync + 'static {
     /// The namespace's rooms, without per-sid rooms.
     fn rooms(&self, namespace: &str) -> Vec<RoomInfo>;
     /// Whether some socket of this node is in `room` (a sid is a room). Used to drop
-    /// broadcasts to other rooms without decoding them.
-    fn has_room(&self, namespace: &str, room: &str) -> bool {
-        let target = Target {
-            namespace: namespace.to_owned(),
-            to: vec![room.to_owned()],
-            except: Vec::new(),
-        };
-        !self.sockets(&target).is_empty()
-    }
+    /// broadcasts to other rooms without decoding them, so it must be cheap.
+    fn has_room(&self, namespace: &str, room: &str) -> bool;
 }
 
 impl LocalOps for LocalAdapter {
@@ -59,5 +52,9 @@ impl LocalOps for LocalAdapter {
 
     fn rooms(&self, namespace: &str) -> Vec<RoomInfo> {
         LocalAdapter::rooms(self, namespace).items
+    }
+
+    fn has_room(&self, namespace: &str, room: &str) -> bool {
+        LocalAdapter::has_room(self, namespace, room)
     }
 }

@@ -36,6 +36,7 @@ use super::{
     Target,
 };
 use crate::config::{ClusterConfig, Transport};
+use crate::metrics::Metrics;
 
 /// Whether the cluster engine can be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,12 +68,15 @@ pub struct ClusterOptions {
     pub python_channel: Option<String>,
     /// Namespaces to subscribe from the start; others are subscribed on first use.
     pub namespaces: Vec<String>,
+    /// Where the cluster's metrics are counted.
+    pub metrics: Metrics,
 }
 
 impl ClusterOptions {
-    /// Options from the `[cluster]` section and the namespaces clients may join (`"*"`
-    /// subscribes namespaces as they are used).
-    pub fn from_config(config: &ClusterConfig, namespaces: &[String]) -> Self {
+    /// Options from the `[cluster]` section and the namespaces clients may join. Exact
+    /// names are subscribed from the start; namespaces allowed by a wildcard (`"*"`,
+    /// `"/chat/*"`) when a local socket first joins one, or on their first admin call.
+    pub fn from_config(config: &ClusterConfig, namespaces: &[String], metrics: Metrics) -> Self {
         ClusterOptions {
             url: config.redis_url.clone(),
             key_prefix: config.key_prefix.clone(),
@@ -80,7 +84,12 @@ impl ClusterOptions {
             python_channel: config
                 .python_socketio
                 .then(|| config.python_socketio_channel.clone()),
-            namespaces: namespaces.iter().filter(|n| *n != "*").cloned().collect(),
+            namespaces: namespaces
+                .iter()
+                .filter(|n| !n.ends_with('*'))
+                .cloned()
+                .collect(),
+            metrics,
         }
     }
 }
@@ -99,6 +108,7 @@ struct Inner {
     /// Requests of this node waiting for answers, by request id.
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
     readiness: watch::Receiver<Readiness>,
+    metrics: Metrics,
 }
 
 /// Removes a pending request when its caller is done (or dropped).
@@ -142,8 +152,10 @@ impl RedisCluster {
             uid: random_id(6),
             python_channel: options.python_channel,
             namespaces: Mutex::new(options.namespaces.into_iter().collect::<BTreeSet<_>>()),
+            subscribed: Mutex::new(HashSet::new()),
             publisher: Mutex::new(None),
             readiness: readiness_tx,
+            metrics: options.metrics.clone(),
         });
         let (subscribe_tx, subscribe_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -153,6 +165,7 @@ impl RedisCluster {
             subscribe_tx,
             pending: Mutex::new(HashMap::new()),
             readiness,
+            metrics: options.metrics,
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(conn::supervise(
@@ -189,9 +202,44 @@ impl RedisCluster {
         &self.inner.conns.uid
     }
 
+    /// What to call when a local socket joins a namespace this node has no socket in yet
+    /// (see [`LocalAdapter::on_new_namespace`](crate::adapter::local::LocalAdapter::on_new_namespace)):
+    /// subscribes the namespace's channels without waiting, so that broadcasts from other
+    /// nodes and emitters reach namespaces allowed by a wildcard before any admin call
+    /// names them. Holds no reference to the local adapter (no cycle).
+    pub fn namespace_hook(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let conns = self.inner.conns.clone();
+        let subscribe_tx = self.inner.subscribe_tx.clone();
+        move |nsp: &str| {
+            let added = conns
+                .namespaces
+                .lock()
+                .expect("namespaces lock poisoned")
+                .insert(nsp.to_owned());
+            if added {
+                // Nobody waits for the confirmation; while Redis is down the namespace is
+                // subscribed on reconnection.
+                let (done, _) = oneshot::channel();
+                let _ = subscribe_tx.send((nsp.to_owned(), done));
+            }
+        }
+    }
+
     /// Emits cluster-wide: published first (nothing is delivered when Redis refuses),
     /// then delivered here; counts and acks of the other nodes are merged in.
     pub async fn emit(&self, request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
+        let kind = match request.ack_timeout {
+            Some(_) => "emit_ack",
+            None => "emit",
+        };
+        let started = Instant::now();
+        let result = self.emit_unmeasured(request).await;
+        self.inner
+            .observe(kind, started, result.as_ref().map(|o| o.partial));
+        result
+    }
+
+    async fn emit_unmeasured(&self, request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
         let inner = &*self.inner;
         let nsp = request.target.namespace.clone();
         inner.ensure_namespace(&nsp).await?;
@@ -219,7 +267,9 @@ impl RedisCluster {
                 .conns
                 .channels
                 .broadcast_for(&nsp, &broadcast.opts.selector.rooms);
-            inner.publish(&channel, encode(broadcast.encode())?).await?;
+            inner
+                .publish(&channel, Kind::Broadcast, encode(broadcast.encode())?)
+                .await?;
             let local = inner.local.emit(request).await;
             let (remote, partial) = inner.collect_counts(rx, relays.saturating_sub(1)).await;
             return Ok(EmitOutcome {
@@ -246,7 +296,11 @@ impl RedisCluster {
             },
         };
         inner
-            .publish(&inner.conns.channels.request(&nsp), encode(wire.encode())?)
+            .publish(
+                &inner.conns.channels.request(&nsp),
+                Kind::Request,
+                encode(wire.encode())?,
+            )
             .await?;
         let (local, remote) = tokio::join!(
             inner.local.emit(request),
@@ -263,7 +317,7 @@ impl RedisCluster {
             rooms: rooms.to_vec(),
         };
         self.inner
-            .apply(target, kind, |local| local.join(target, rooms))
+            .apply("join", target, kind, |local| local.join(target, rooms))
             .await
     }
 
@@ -275,7 +329,7 @@ impl RedisCluster {
             rooms: rooms.to_vec(),
         };
         self.inner
-            .apply(target, kind, |local| local.leave(target, rooms))
+            .apply("leave", target, kind, |local| local.leave(target, rooms))
             .await
     }
 
@@ -287,13 +341,13 @@ impl RedisCluster {
             close: false,
         };
         self.inner
-            .apply(target, kind, |local| local.disconnect(target))
+            .apply("disconnect", target, kind, |local| local.disconnect(target))
             .await
     }
 
     /// The target's sockets on every node.
     pub async fn sockets(&self, target: &Target) -> Result<Listing<SocketInfo>, AdapterError> {
-        let (remote, partial) = self.inner.fetch(target).await?;
+        let (remote, partial) = self.inner.fetch("sockets", target).await?;
         let mut items = self.inner.local.sockets(target);
         items.extend(
             remote
@@ -309,7 +363,7 @@ impl RedisCluster {
             namespace: namespace.to_owned(),
             ..Target::default()
         };
-        let (remote, partial) = self.inner.fetch(&target).await?;
+        let (remote, partial) = self.inner.fetch("rooms", &target).await?;
         let mut sizes: HashMap<String, usize> = HashMap::new();
         for room in self.inner.local.rooms(namespace) {
             *sizes.entry(room.name).or_default() += room.size;
@@ -366,7 +420,53 @@ fn socket_info(namespace: &str, socket: RemoteSocket) -> SocketInfo {
     }
 }
 
+/// What a cluster message is, for `sio_relay_cluster_messages_total{kind}`.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Broadcast,
+    Request,
+    Response,
+    Python,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Broadcast => "broadcast",
+            Kind::Request => "request",
+            Kind::Response => "response",
+            Kind::Python => "python",
+        }
+    }
+}
+
 impl Inner {
+    /// Counts one cluster-wide operation (`Ok(partial)`, or refused) and its duration.
+    fn observe(&self, kind: &'static str, started: Instant, outcome: Result<bool, &AdapterError>) {
+        let outcome = match outcome {
+            Ok(false) => "complete",
+            Ok(true) => "partial",
+            Err(_) => "unavailable",
+        };
+        self.metrics
+            .cluster_requests
+            .with_label_values(&[kind, outcome])
+            .inc();
+        if outcome != "unavailable" {
+            self.metrics
+                .cluster_request_duration
+                .with_label_values(&[kind])
+                .observe(started.elapsed().as_secs_f64());
+        }
+    }
+
+    fn count_message(&self, direction: &'static str, kind: Kind) {
+        self.metrics
+            .cluster_messages
+            .with_label_values(&[direction, kind.as_str()])
+            .inc();
+    }
+
     fn check_up(&self) -> Result<(), AdapterError> {
         match &*self.readiness.borrow() {
             Readiness::Up => Ok(()),
@@ -374,27 +474,34 @@ impl Inner {
         }
     }
 
-    /// Subscribes `nsp` if it is not yet, waiting for Redis to confirm.
+    /// Subscribes `nsp` if it is not yet, waiting for Redis to confirm: the node counts
+    /// itself in `NUMSUB` only once subscribed. A namespace that the namespace hook asked
+    /// for a moment ago is waited for too.
     async fn ensure_namespace(&self, nsp: &str) -> Result<(), AdapterError> {
         self.check_up()?;
-        let added = self
-            .conns
+        if self.conns.is_subscribed(nsp) {
+            return Ok(());
+        }
+        self.conns
             .namespaces
             .lock()
             .expect("namespaces lock poisoned")
             .insert(nsp.to_owned());
-        if added {
-            let (done, confirmed) = oneshot::channel();
-            let _ = self.subscribe_tx.send((nsp.to_owned(), done));
-            match tokio::time::timeout(self.request_timeout, confirmed).await {
-                Ok(Ok(())) => {}
-                _ => return Err(AdapterError::ClusterUnavailable("cannot subscribe".into())),
-            }
+        // Subscribing twice is harmless: Redis keeps one subscription per channel.
+        let (done, confirmed) = oneshot::channel();
+        let _ = self.subscribe_tx.send((nsp.to_owned(), done));
+        match tokio::time::timeout(self.request_timeout, confirmed).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(AdapterError::ClusterUnavailable("cannot subscribe".into())),
         }
-        Ok(())
     }
 
-    async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), AdapterError> {
+    async fn publish(
+        &self,
+        channel: &str,
+        kind: Kind,
+        payload: Vec<u8>,
+    ) -> Result<(), AdapterError> {
         let mut publisher = self
             .conns
             .publisher()
@@ -404,8 +511,9 @@ impl Inner {
             .arg(payload)
             .query_async::<i64>(&mut publisher)
             .await
-            .map(drop)
-            .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))
+            .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
+        self.count_message("out", kind);
+        Ok(())
     }
 
     /// Subscriber counts of `channels`.
@@ -435,7 +543,7 @@ impl Inner {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut pending = self.pending.lock().expect("pending lock poisoned");
         let id = loop {
-            let id = random_id(12);
+            let id = random_id(wire::node::REQUEST_ID_LEN);
             if !pending.contains_key(&id) {
                 break id;
             }
@@ -467,6 +575,19 @@ impl Inner {
     /// other sio-relay nodes.
     async fn apply(
         &self,
+        name: &'static str,
+        target: &Target,
+        kind: impl FnOnce(Option<String>, Selector) -> RequestKind,
+        local: impl FnOnce(&dyn LocalOps) -> usize,
+    ) -> Result<Applied, AdapterError> {
+        let started = Instant::now();
+        let result = self.apply_unmeasured(target, kind, local).await;
+        self.observe(name, started, result.as_ref().map(|a| a.partial));
+        result
+    }
+
+    async fn apply_unmeasured(
+        &self,
         target: &Target,
         kind: impl FnOnce(Option<String>, Selector) -> RequestKind,
         local: impl FnOnce(&dyn LocalOps) -> usize,
@@ -481,7 +602,8 @@ impl Inner {
             kind: kind((relays > 1).then_some(id), selector(target)),
         };
         let channel = self.conns.channels.request(&target.namespace);
-        self.publish(&channel, encode(request.encode())?).await?;
+        self.publish(&channel, Kind::Request, encode(request.encode())?)
+            .await?;
         let here = local(&*self.local);
         let (remote, partial) = self.collect_counts(rx, relays.saturating_sub(1)).await;
         Ok(Applied {
@@ -512,7 +634,21 @@ impl Inner {
     }
 
     /// Asks every other node for the target's sockets.
-    async fn fetch(&self, target: &Target) -> Result<(Vec<RemoteSocket>, bool), AdapterError> {
+    async fn fetch(
+        &self,
+        name: &'static str,
+        target: &Target,
+    ) -> Result<(Vec<RemoteSocket>, bool), AdapterError> {
+        let started = Instant::now();
+        let result = self.fetch_unmeasured(target).await;
+        self.observe(name, started, result.as_ref().map(|(_, partial)| *partial));
+        result
+    }
+
+    async fn fetch_unmeasured(
+        &self,
+        target: &Target,
+    ) -> Result<(Vec<RemoteSocket>, bool), AdapterError> {
         self.ensure_namespace(&target.namespace).await?;
         let channel = self.conns.channels.request(&target.namespace);
         let [nodes] = self.numsub([channel.clone()]).await?;
@@ -528,7 +664,8 @@ impl Inner {
                 selector: selector(target),
             },
         };
-        self.publish(&channel, encode(request.encode())?).await?;
+        self.publish(&channel, Kind::Request, encode(request.encode())?)
+            .await?;
         let deadline = Instant::now() + self.request_timeout;
         let (mut sockets, mut answers) = (Vec::new(), 0);
         while answers < expected {

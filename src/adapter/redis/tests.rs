@@ -190,6 +190,15 @@ impl LocalOps for FakeLocal {
         }
         rooms
     }
+
+    fn has_room(&self, namespace: &str, room: &str) -> bool {
+        let target = Target {
+            namespace: namespace.to_owned(),
+            to: vec![room.to_owned()],
+            except: Vec::new(),
+        };
+        !self.selected(&target).is_empty()
+    }
 }
 
 fn prefix() -> String {
@@ -203,6 +212,7 @@ fn options(url: &str, prefix: &str) -> ClusterOptions {
         request_timeout: Duration::from_millis(500),
         python_channel: Some(format!("{prefix}-python")),
         namespaces: vec!["/".into()],
+        metrics: crate::metrics::Metrics::new(),
     }
 }
 

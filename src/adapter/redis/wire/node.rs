@@ -29,6 +29,34 @@ const EVENT: u64 = 2;
 /// Socket.IO packet type BINARY_EVENT, accepted from older senders.
 const BINARY_EVENT: i64 = 5;
 
+/// Length of the request ids sio-relay nodes issue (`[A-Za-z0-9]`). Fixed, so that a
+/// broadcast's request id sits at a known place at its end ([`peek_relay_broadcast`]).
+pub const REQUEST_ID_LEN: usize = 12;
+
+/// The sender's uid and the request id of a broadcast from a sio-relay node, read at their
+/// fixed places without decoding anything else: a MessagePack array of four (`0x94`) that
+/// starts with the uid as a short string and ends with a [`REQUEST_ID_LEN`]-character
+/// short string. `None` for anything else (every Node and emitter broadcast has three
+/// elements). This is how a node with no socket in a broadcast's room answers its count
+/// of zero without decoding the message.
+pub fn peek_relay_broadcast(bytes: &[u8]) -> Option<(&str, &str)> {
+    let (&first, rest) = bytes.split_first()?;
+    let (&uid_head, rest) = rest.split_first()?;
+    if first != 0x94 || uid_head & 0xe0 != 0xa0 {
+        return None;
+    }
+    let uid = rest.get(..usize::from(uid_head & 0x1f))?;
+    let tail = bytes.len().checked_sub(REQUEST_ID_LEN + 1)?;
+    if tail < 2 + uid.len() || bytes[tail] != 0xa0 | REQUEST_ID_LEN as u8 {
+        return None;
+    }
+    let id = &bytes[tail + 1..];
+    Some((
+        std::str::from_utf8(uid).ok()?,
+        std::str::from_utf8(id).ok()?,
+    ))
+}
+
 /// A broadcast: deliver `packet` to the sockets `opts` selects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Broadcast {

@@ -706,3 +706,46 @@ fn pickled_python_messages_are_refused_undecoded() {
         );
     }
 }
+
+#[test]
+fn relay_broadcasts_show_uid_and_request_id_without_decoding() {
+    let mut broadcast = Broadcast {
+        uid: "AbC123".into(),
+        packet: EventPacket {
+            nsp: "/".into(),
+            event: "ev".into(),
+            args: Args {
+                values: vec![json!({"x": "y"}), json!({"_placeholder": true, "num": 0})],
+                attachments: vec![Bytes::from_static(&[0xac, 0x94])],
+            },
+        },
+        opts: BroadcastOpts {
+            selector: Selector {
+                rooms: vec!["Nv3Z6n_y3C7yQ0gPAAAB".into()],
+                except: vec![],
+            },
+            flags: Flags::default(),
+        },
+        request_id: Some("0123456789ab".into()),
+    };
+    let bytes = broadcast.encode().unwrap();
+    assert_eq!(
+        super::node::peek_relay_broadcast(&bytes),
+        Some(("AbC123", "0123456789ab"))
+    );
+    // Node's and the emitter's three-element broadcasts carry no request id.
+    broadcast.request_id = None;
+    assert_eq!(
+        super::node::peek_relay_broadcast(&broadcast.encode().unwrap()),
+        None
+    );
+    let emitter = hex(
+        "93a7656d697474657283a47479706502a46461746192a568656c6c6fa5776f726c64a36e7370a12f83a5726f6f6d7391b44e76335a366e5f79334337795130675041414142a5666c61677380a665786365707490",
+    );
+    assert_eq!(super::node::peek_relay_broadcast(&emitter), None);
+    // Truncated or odd input is never read past its end.
+    for len in 0..bytes.len() {
+        let _ = super::node::peek_relay_broadcast(&bytes[..len]);
+    }
+    assert_eq!(super::node::peek_relay_broadcast(&[0x94, 0xbf]), None);
+}
