@@ -22,7 +22,7 @@ use tokio::process::Command;
 
 const TOKEN: &str = "schemathesis-token";
 const SEED: &str = "20261126";
-/// A run taking longer than this fails the test (it takes about 30 s on a quiet machine).
+/// A run taking longer than this fails the test (one takes under 10 s on a quiet machine).
 const RUN_LIMIT: Duration = Duration::from_secs(150);
 
 fn schemathesis_bin() -> std::path::PathBuf {
