@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
 use crate::admin::AdminState;
-use crate::config::Config;
+use crate::config::{AdapterKind, Config};
 use crate::engine::{CloseReason, Engine};
 use crate::metrics::Metrics;
 use crate::socketio::SocketIo;
@@ -36,6 +36,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The cluster adapter could not be set up.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// A running relay.
@@ -90,6 +93,37 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
     })
 }
 
+/// The adapter `[cluster]` asks for: memory, or a Redis cluster member.
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+fn adapter(
+    config: &Config,
+    local: &Arc<LocalAdapter>,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Result<Adapter, StartError> {
+    match config.cluster.adapter {
+        AdapterKind::Memory => Ok(Adapter::memory(local.clone())),
+        #[cfg(feature = "redis")]
+        AdapterKind::Redis => {
+            use crate::adapter::redis::{ClusterOptions, RedisCluster};
+            let options = ClusterOptions::from_config(
+                &config.cluster,
+                &config.server.namespaces,
+                metrics.clone(),
+            );
+            let cluster = RedisCluster::start(options, local.clone(), shutdown.clone())
+                .map_err(|err| StartError::Cluster(err.to_string()))?;
+            // Namespaces allowed by a wildcard are subscribed when a client first joins one.
+            local.on_new_namespace(cluster.namespace_hook());
+            Ok(Adapter::cluster(local.clone(), cluster))
+        }
+        #[cfg(not(feature = "redis"))]
+        AdapterKind::Redis => Err(StartError::Cluster(
+            "cluster.adapter: this build has no Redis support (feature `redis`)".into(),
+        )),
+    }
+}
+
 impl Relay {
     /// Binds both listeners and starts serving; returns once both accept connections.
     pub async fn start(config: Config) -> Result<Relay, StartError> {
@@ -98,7 +132,7 @@ impl Relay {
         let stop_accepting = CancellationToken::new();
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
-        let adapter = Arc::new(Adapter::memory(local.clone()));
+        let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
         let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
 

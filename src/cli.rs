@@ -17,9 +17,8 @@ use crate::config::{Overrides, Sources};
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(
     name = "sio-relay",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SIO_RELAY_GIT_REV"), ")"),
+    about
 )]
 pub struct Cli {
     /// TOML config file; without it, built-in defaults apply under `SIO_RELAY_*` variables
@@ -273,10 +272,13 @@ mod tests {
         );
         assert_eq!(usage_error(&["--log-level", ""]), ErrorKind::InvalidValue);
         assert_eq!(usage_error(&["--nope"]), ErrorKind::UnknownArgument);
-        assert_eq!(
-            usage_error(&["--listen", "127.0.0.1:1", "rooms"]),
-            ErrorKind::ArgumentConflict
-        );
+    }
+
+    #[test]
+    fn config_may_come_before_an_operator_command() {
+        let cli = parse(&["--config", "f.toml", "healthcheck"]).unwrap();
+        assert_eq!(cli.config.as_deref(), Some(std::path::Path::new("f.toml")));
+        assert!(matches!(cli.command, Some(Command::Healthcheck(_))));
     }
 
     #[test]

@@ -21,4 +21,6 @@ pub mod config;
 pub mod engine;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
+pub mod ops;
 pub mod socketio;

@@ -10,6 +10,8 @@ use sio_relay::app::Relay;
 use sio_relay::cli::Cli;
 use sio_relay::config::{self, Config, Sources};
 use sio_relay::logging::{self, LogHandle};
+use sio_relay::notify::Notifier;
+use sio_relay::ops;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// `EX_CONFIG` from sysexits.h.
@@ -32,6 +34,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
+    if let Some(command) = &cli.command {
+        return ExitCode::from(ops::run_blocking(operator_command(command, &config)));
+    }
     if cli.check_config {
         print!("{}", config::render_masked(&config));
         return ExitCode::SUCCESS;
@@ -58,6 +63,16 @@ async fn run(config: Config, sources: Sources, log: LogHandle) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let notifier =
+        Notifier::new(std::env::var_os("NOTIFY_SOCKET").as_deref()).unwrap_or_else(|error| {
+            tracing::warn!(%error, "NOTIFY_SOCKET unusable; not notifying the service manager");
+            Notifier::disabled()
+        });
+    let notify = |result: std::io::Result<()>| {
+        if let Err(error) = result {
+            tracing::warn!(%error, "cannot notify the service manager");
+        }
+    };
     let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -66,14 +81,20 @@ async fn run(config: Config, sources: Sources, log: LogHandle) -> ExitCode {
         tracing::error!("cannot install signal handlers");
         return ExitCode::FAILURE;
     };
+    notify(notifier.ready());
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
-            _ = hangup.recv() => reload(&relay, &sources, &log),
+            _ = hangup.recv() => {
+                notify(notifier.reloading());
+                reload(&relay, &sources, &log);
+                notify(notifier.ready());
+            }
         }
     }
     tracing::info!("shutting down");
+    notify(notifier.stopping());
     relay.shutdown().await;
     ExitCode::SUCCESS
 }
@@ -95,4 +116,53 @@ fn reload(relay: &Relay, sources: &Sources, log: &LogHandle) {
         tracing::warn!(key, "changed in the file, takes effect after a restart");
     }
     tracing::info!("configuration reloaded");
+}
+
+/// The operator command to run for `command`, with defaults from `config`.
+fn operator_command(command: &sio_relay::cli::Command, config: &Config) -> ops::OpsCommand {
+    use sio_relay::cli::{AdminClientArgs, Command};
+    let url = |admin: &AdminClientArgs| {
+        admin
+            .admin_url
+            .clone()
+            .unwrap_or_else(|| ops::default_admin_url(config.admin.listen))
+    };
+    let token = |admin: &AdminClientArgs| {
+        admin
+            .token
+            .clone()
+            .or_else(|| config.admin.tokens.first().cloned())
+    };
+    match command {
+        Command::Healthcheck(args) => ops::OpsCommand::Healthcheck(ops::HealthcheckCommand {
+            admin_url: url(&args.admin),
+        }),
+        Command::Emit(args) => ops::OpsCommand::Emit(ops::EmitCommand {
+            to: args.to.clone(),
+            broadcast: args.broadcast,
+            event: args.event.clone(),
+            data: args.data.as_ref().map(|data| data.to_string()),
+            args: args
+                .args
+                .as_ref()
+                .map(|list| serde_json::Value::Array(list.0.clone()).to_string()),
+            except: args.except.clone(),
+            namespace: args.namespace.clone(),
+            ack_timeout_ms: args.ack_timeout_ms,
+            admin_url: url(&args.admin),
+            token: token(&args.admin),
+        }),
+        Command::Sockets(args) => ops::OpsCommand::Sockets(ops::SocketsCommand {
+            namespace: args.namespace.clone(),
+            to: args.to.clone(),
+            except: Vec::new(),
+            admin_url: url(&args.admin),
+            token: token(&args.admin),
+        }),
+        Command::Rooms(args) => ops::OpsCommand::Rooms(ops::RoomsCommand {
+            namespace: args.namespace.clone(),
+            admin_url: url(&args.admin),
+            token: token(&args.admin),
+        }),
+    }
 }

@@ -4,8 +4,8 @@
 //! direction, reason, route template): never a sid, a room or a raw path.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The relay's metrics and the registry they live in.
@@ -30,6 +30,30 @@ pub struct Metrics {
     pub acks: IntCounterVec,
     /// `sio_relay_dropped_total{reason}`: messages not delivered.
     pub dropped: IntCounterVec,
+    /// `sio_relay_cluster_messages_total{direction,kind}`: Redis pub/sub messages of the
+    /// cluster; `kind` is `broadcast`, `request`, `response` or `python`.
+    pub cluster_messages: IntCounterVec,
+    /// `sio_relay_cluster_broadcasts_skipped_total`: broadcasts to a room this node has no
+    /// socket in, dropped by their channel name without being decoded.
+    pub cluster_broadcasts_skipped: IntCounter,
+    /// `sio_relay_cluster_requests_total{kind,outcome}`: cluster-wide operations started by
+    /// this node; `outcome` is `complete`, `partial` (some node did not answer in time) or
+    /// `unavailable` (Redis unreachable, nothing done).
+    pub cluster_requests: IntCounterVec,
+    /// `sio_relay_cluster_request_duration_seconds{kind}`: how long a cluster-wide
+    /// operation took, other nodes' answers included.
+    pub cluster_request_duration: HistogramVec,
+    /// `sio_relay_cluster_redis_connected`: 1 while connected to Redis and subscribed,
+    /// 0 otherwise (always 0 with the memory adapter).
+    pub cluster_redis_connected: IntGauge,
+    /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
+    pub cluster_redis_disconnections: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 impl Default for Metrics {
@@ -111,6 +135,49 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let cluster_messages = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_cluster_messages_total",
+                "Cluster messages over Redis, by direction and kind.",
+            ),
+            &["direction", "kind"],
+        )
+        .expect("valid metric");
+        let cluster_broadcasts_skipped = IntCounter::new(
+            "sio_relay_cluster_broadcasts_skipped_total",
+            "Cluster broadcasts to a room with no local socket, dropped undecoded.",
+        )
+        .expect("valid metric");
+        let cluster_requests = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_cluster_requests_total",
+                "Cluster-wide operations started by this node, by kind and outcome.",
+            ),
+            &["kind", "outcome"],
+        )
+        .expect("valid metric");
+        let cluster_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "sio_relay_cluster_request_duration_seconds",
+                "Duration of cluster-wide operations, other nodes' answers included.",
+            )
+            .buckets(vec![
+                0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let cluster_redis_connected = IntGauge::new(
+            "sio_relay_cluster_redis_connected",
+            "1 while connected to the cluster's Redis and subscribed.",
+        )
+        .expect("valid metric");
+        let cluster_redis_disconnections = IntCounter::new(
+            "sio_relay_cluster_redis_disconnections_total",
+            "Connections to the cluster's Redis lost.",
+        )
+        .expect("valid metric");
 
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
@@ -122,6 +189,12 @@ impl Metrics {
             Box::new(admin_request_duration.clone()),
             Box::new(acks.clone()),
             Box::new(dropped.clone()),
+            Box::new(cluster_messages.clone()),
+            Box::new(cluster_broadcasts_skipped.clone()),
+            Box::new(cluster_requests.clone()),
+            Box::new(cluster_request_duration.clone()),
+            Box::new(cluster_redis_connected.clone()),
+            Box::new(cluster_redis_disconnections.clone()),
         ] {
             registry
                 .register(collector)
@@ -145,6 +218,12 @@ impl Metrics {
             admin_request_duration,
             acks,
             dropped,
+            cluster_messages,
+            cluster_broadcasts_skipped,
+            cluster_requests,
+            cluster_request_duration,
+            cluster_redis_connected,
+            cluster_redis_disconnections,
         }
     }
 

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use prometheus::IntCounter;
@@ -57,7 +57,12 @@ pub struct LocalAdapter {
     events_out: IntCounter,
     binary_events_out: IntCounter,
     metrics: Metrics,
+    /// Told the name of a namespace when its first socket on this node joins it.
+    on_new_namespace: OnceLock<NamespaceHook>,
 }
+
+/// See [`LocalAdapter::on_new_namespace`].
+type NamespaceHook = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Index {
     /// Calls `f` for each socket `target` selects, each once.
@@ -181,7 +186,15 @@ impl LocalAdapter {
                 .packets
                 .with_label_values(&["out", PacketType::BinaryEvent.as_str()]),
             metrics,
+            on_new_namespace: OnceLock::new(),
         }
+    }
+
+    /// Sets what to call, with the namespace's name, when the first socket of a namespace
+    /// joins it on this node (the cluster subscribes the namespace then). Called outside
+    /// every lock of the index; must not block. Only the first hook set is kept.
+    pub fn on_new_namespace(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.on_new_namespace.set(Box::new(hook));
     }
 
     fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
@@ -194,20 +207,27 @@ impl LocalAdapter {
 
     /// Registers a connected socket.
     pub fn add(&self, socket: Arc<Socket>) {
-        let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
-        let namespace = namespaces.entry(socket.namespace.clone()).or_default();
-        namespace
-            .index
-            .write()
-            .expect("index lock poisoned")
-            .sockets
-            .insert(
-                socket.sid,
-                Member {
-                    socket: socket.clone(),
-                    rooms: Vec::new(),
-                },
-            );
+        let created = {
+            let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
+            let created = !namespaces.contains_key(&socket.namespace);
+            let namespace = namespaces.entry(socket.namespace.clone()).or_default();
+            namespace
+                .index
+                .write()
+                .expect("index lock poisoned")
+                .sockets
+                .insert(
+                    socket.sid,
+                    Member {
+                        socket: socket.clone(),
+                        rooms: Vec::new(),
+                    },
+                );
+            created
+        };
+        if created && let Some(hook) = self.on_new_namespace.get() {
+            hook(&socket.namespace);
+        }
     }
 
     /// Removes a socket and its room memberships; forgets a namespace left empty.
@@ -240,22 +260,29 @@ impl LocalAdapter {
             &request.args,
             ack_id,
         );
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        // Only an acknowledged emit needs a channel for the answers.
+        let (ack_tx, ack_rx) = match ack_id {
+            Some(id) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (Some((id, tx)), Some(rx))
+            }
+            None => (None, None),
+        };
         let mut awaited = Vec::new();
         let mut recipients = 0;
         {
             let index = namespace.index.read().expect("index lock poisoned");
             index.for_each_target(&request.target, |socket| {
-                if let Some(id) = ack_id {
-                    socket.expect_ack(id, ack_tx.clone());
+                if let Some((id, tx)) = &ack_tx {
+                    socket.expect_ack(*id, tx.clone());
                 }
                 if socket.send(&packet) {
                     recipients += 1;
-                    if ack_id.is_some() {
+                    if ack_tx.is_some() {
                         awaited.push(socket.clone());
                     }
-                } else if let Some(id) = ack_id {
-                    socket.cancel_ack(id);
+                } else if let Some((id, _)) = &ack_tx {
+                    socket.cancel_ack(*id);
                 }
             });
         }
@@ -266,7 +293,7 @@ impl LocalAdapter {
             &self.binary_events_out
         };
         counter.inc_by(recipients as u64);
-        let (Some(id), Some(timeout)) = (ack_id, request.ack_timeout) else {
+        let (Some(id), Some(timeout), Some(ack_rx)) = (ack_id, request.ack_timeout, ack_rx) else {
             return Ok(EmitOutcome {
                 recipients,
                 ..EmitOutcome::default()
@@ -406,6 +433,17 @@ impl LocalAdapter {
             items,
             partial: false,
         }
+    }
+
+    /// Whether some socket of this node is in `room` of `namespace` (a connected sid is a
+    /// room too). Two lookups under read locks; nothing is listed or copied.
+    pub fn has_room(&self, namespace: &str, room: &str) -> bool {
+        let Some(namespace) = self.namespace(namespace) else {
+            return false;
+        };
+        let index = namespace.index.read().expect("index lock poisoned");
+        index.rooms.contains_key(room)
+            || sid_of(room).is_some_and(|sid| index.sockets.contains_key(&sid))
     }
 
     /// Lists the namespace's rooms on this node (sid rooms are implicit, never listed).

@@ -4,6 +4,8 @@
 //! node (in memory) or a cluster is its own business.
 
 pub mod local;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::time::Duration;
 
@@ -126,12 +128,30 @@ pub enum AdapterError {
 /// one is configured.
 pub struct Adapter {
     local: std::sync::Arc<local::LocalAdapter>,
+    #[cfg(feature = "redis")]
+    cluster: Option<redis::RedisCluster>,
 }
 
 impl Adapter {
     /// An adapter for a single node.
     pub fn memory(local: std::sync::Arc<local::LocalAdapter>) -> Self {
-        Self { local }
+        Self {
+            local,
+            #[cfg(feature = "redis")]
+            cluster: None,
+        }
+    }
+
+    /// An adapter for a cluster member: every call means the whole cluster.
+    #[cfg(feature = "redis")]
+    pub fn cluster(
+        local: std::sync::Arc<local::LocalAdapter>,
+        cluster: redis::RedisCluster,
+    ) -> Self {
+        Self {
+            local,
+            cluster: Some(cluster),
+        }
     }
 
     /// This node's rooms index.
@@ -139,39 +159,75 @@ impl Adapter {
         &self.local
     }
 
+    /// The cluster membership, when clustered.
+    #[cfg(feature = "redis")]
+    pub fn redis(&self) -> Option<&redis::RedisCluster> {
+        self.cluster.as_ref()
+    }
+
     /// Emits one event to the target's sockets; with an ack timeout, waits for their
     /// acknowledgements (answering early once all arrived, or at once on shutdown).
     pub async fn emit(&self, request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.emit(request).await;
+        }
         self.local.emit(request).await
     }
 
     /// Makes the target's sockets join `rooms`.
     pub async fn join(&self, target: &Target, rooms: &[String]) -> Result<Applied, AdapterError> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.join(target, rooms).await;
+        }
         Ok(self.local.join(target, rooms))
     }
 
     /// Makes the target's sockets leave `rooms`.
     pub async fn leave(&self, target: &Target, rooms: &[String]) -> Result<Applied, AdapterError> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.leave(target, rooms).await;
+        }
         Ok(self.local.leave(target, rooms))
     }
 
     /// Disconnects the target's sockets from their namespace ("io server disconnect").
     pub async fn disconnect(&self, target: &Target) -> Result<Applied, AdapterError> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.disconnect(target).await;
+        }
         Ok(self.local.disconnect(target))
     }
 
     /// Lists the target's sockets.
     pub async fn sockets(&self, target: &Target) -> Result<Listing<SocketInfo>, AdapterError> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.sockets(target).await;
+        }
         Ok(self.local.sockets(target))
     }
 
     /// Lists the namespace's rooms, without per-sid rooms.
     pub async fn rooms(&self, namespace: &str) -> Result<Listing<RoomInfo>, AdapterError> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.rooms(namespace).await;
+        }
         Ok(self.local.rooms(namespace))
     }
 
     /// `Ok` when every backing service is up; otherwise why not.
     pub fn readiness(&self) -> Result<(), String> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster
+            && let redis::Readiness::Down(reason) = cluster.readiness()
+        {
+            return Err(format!("cluster: {reason}"));
+        }
         Ok(())
     }
 }

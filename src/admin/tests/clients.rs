@@ -204,7 +204,7 @@ async fn binary_goes_out_as_attachments() {
     assert_eq!(
         a.poll().await,
         vec![
-            r#"451-["file",{"bytes":{"_placeholder":true,"num":0},"name":"x"}]"#,
+            r#"451-["file",{"name":"x","bytes":{"_placeholder":true,"num":0}}]"#,
             "bAAEC"
         ]
     );
