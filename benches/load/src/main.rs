@@ -260,6 +260,9 @@ pub struct Row {
     /// Highest passing rate of `unicast-max`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_rate: Option<f64>,
+    /// Share of that CPU time spent in the kernel (stime), percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_sys_pct: Option<f64>,
     /// Server CPU use over the phase, percent of one core.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_pct: Option<f64>,
@@ -316,6 +319,7 @@ struct PushResult {
     achieved_rate: f64,
     latency: stats::Snapshot,
     server_cpu_us: Option<u64>,
+    server_sys_pct: Option<f64>,
     wall: f64,
     tool_cpu_pct: f64,
     cpu_pressure_pct: Option<f64>,
@@ -435,6 +439,7 @@ impl Ctx {
             achieved_rate: pushes as f64 / send_wall.max(1e-9),
             latency: shared.latency.snapshot(),
             server_cpu_us: p0.server_cpu_us(&p1),
+            server_sys_pct: p0.server_sys_pct(&p1),
             wall: p0
                 .at
                 .zip(p1.at)
@@ -474,6 +479,7 @@ impl Ctx {
         }
         row.tool_cpu_pct = r.tool_cpu_pct;
         row.cpu_pressure_pct = r.cpu_pressure_pct;
+        row.server_sys_pct = r.server_sys_pct;
         let mut notes = Vec::new();
         if r.errors > 0 {
             notes.push(format!(
@@ -522,6 +528,7 @@ impl Ctx {
         row.connects_per_sec = Some(connected as f64 / clients.elapsed.as_secs_f64().max(1e-9));
         row.tool_cpu_pct = p0.tool_cpu_pct(&p1);
         row.cpu_pressure_pct = p0.cpu_pressure_pct(&p2);
+        row.server_sys_pct = p0.server_sys_pct(&p1);
         row.dropped_clients = self.shared.closed.load(Ordering::Relaxed) - closed0;
         if clients.failed > 0 {
             row.note = Some(format!(

@@ -205,6 +205,22 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
         );
     }
     figure(
+        "share of server CPU time in the kernel (idle / unicast / rooms / broadcast)".into(),
+        &|l| {
+            let v: Vec<String> = ["idle", "unicast", "rooms", "broadcast"]
+                .iter()
+                .map(|s| {
+                    cell(s, l, &|r| r.server_sys_pct)
+                        .map(|v| format!("{v:.0}"))
+                        .unwrap_or_else(|| "-".into())
+                })
+                .collect();
+            v.iter()
+                .any(|c| c != "-")
+                .then(|| format!("{} %", v.join(" / ")))
+        },
+    );
+    figure(
         "CPU pressure during the measurements (share of time a task waited for a CPU)".into(),
         &|l| {
             let v: Vec<f64> = rows

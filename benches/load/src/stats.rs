@@ -105,6 +105,9 @@ impl Snapshot {
 pub struct ProcSample {
     /// utime + stime, microseconds.
     pub cpu_us: u64,
+    /// stime alone (time in the kernel: system calls, and on loopback most of the TCP
+    /// work of both ends), microseconds.
+    pub sys_us: u64,
     /// VmRSS, KiB.
     pub rss_kib: u64,
 }
@@ -133,6 +136,7 @@ pub fn sample(pid: u32) -> std::io::Result<ProcSample> {
     // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
     let ticks = |i: usize| -> u64 { fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0) };
     let cpu_ticks = ticks(11) + ticks(12);
+    let sys_ticks = ticks(12);
     let status = std::fs::read_to_string(format!("{dir}/status"))?;
     let rss_kib = status
         .lines()
@@ -142,6 +146,7 @@ pub fn sample(pid: u32) -> std::io::Result<ProcSample> {
         .unwrap_or(0);
     Ok(ProcSample {
         cpu_us: cpu_ticks * 1_000_000 / clock_ticks_per_sec(),
+        sys_us: sys_ticks * 1_000_000 / clock_ticks_per_sec(),
         rss_kib,
     })
 }
@@ -186,6 +191,13 @@ impl Probe {
     /// Server CPU microseconds spent between `self` and `later`.
     pub fn server_cpu_us(&self, later: &Probe) -> Option<u64> {
         Some(later.server?.cpu_us.saturating_sub(self.server?.cpu_us))
+    }
+
+    /// Share of the server's CPU time between `self` and `later` spent in the kernel, percent.
+    pub fn server_sys_pct(&self, later: &Probe) -> Option<f64> {
+        let (a, b) = (self.server?, later.server?);
+        let cpu = b.cpu_us.saturating_sub(a.cpu_us);
+        (cpu > 0).then(|| b.sys_us.saturating_sub(a.sys_us) as f64 / cpu as f64 * 100.0)
     }
 
     /// This tool's CPU use between `self` and `later`, as a percentage of one core.
