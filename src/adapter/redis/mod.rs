@@ -250,10 +250,9 @@ impl RedisCluster {
         };
         let selector = selector(&request.target);
         let Some(ack_timeout) = request.ack_timeout else {
-            let [relays] = inner
-                .numsub([conn::relay_channel(&inner.conns.channels, &nsp)])
-                .await?;
             let (id, rx, _guard) = inner.register();
+            // The request id always rides along (Node ignores it): the other sio-relay
+            // nodes are counted in the same round trip as the publish.
             let broadcast = Broadcast {
                 uid: inner.conns.uid.clone(),
                 packet,
@@ -261,14 +260,18 @@ impl RedisCluster {
                     selector,
                     flags: Flags::default(),
                 },
-                request_id: (relays > 1).then(|| id.clone()),
+                request_id: Some(id),
             };
             let channel = inner
                 .conns
                 .channels
                 .broadcast_for(&nsp, &broadcast.opts.selector.rooms);
-            inner
-                .publish(&channel, Kind::Broadcast, encode(broadcast.encode())?)
+            let relays = inner
+                .count_and_publish(
+                    &conn::relay_channel(&inner.conns.channels, &nsp),
+                    &channel,
+                    encode(broadcast.encode())?,
+                )
                 .await?;
             let local = inner.local.emit(request).await;
             let (remote, partial) = inner.collect_counts(rx, relays.saturating_sub(1)).await;
@@ -514,6 +517,33 @@ impl Inner {
             .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
         self.count_message("out", kind);
         Ok(())
+    }
+
+    /// `PUBSUB NUMSUB count_channel` and `PUBLISH channel payload` in one round trip (a
+    /// pipeline: Redis runs them back to back); the subscriber count.
+    async fn count_and_publish(
+        &self,
+        count_channel: &str,
+        channel: &str,
+        payload: Vec<u8>,
+    ) -> Result<usize, AdapterError> {
+        self.check_up()?;
+        let mut publisher = self
+            .conns
+            .publisher()
+            .ok_or_else(|| AdapterError::ClusterUnavailable("not connected to Redis".into()))?;
+        let (counts, _receivers): (Vec<(String, usize)>, i64) = redis::pipe()
+            .cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(count_channel)
+            .cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut publisher)
+            .await
+            .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
+        self.count_message("out", Kind::Broadcast);
+        Ok(counts.first().map_or(0, |(_, n)| *n))
     }
 
     /// Subscriber counts of `channels`.
