@@ -260,22 +260,29 @@ impl LocalAdapter {
             &request.args,
             ack_id,
         );
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        // Only an acknowledged emit needs a channel for the answers.
+        let (ack_tx, ack_rx) = match ack_id {
+            Some(id) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (Some((id, tx)), Some(rx))
+            }
+            None => (None, None),
+        };
         let mut awaited = Vec::new();
         let mut recipients = 0;
         {
             let index = namespace.index.read().expect("index lock poisoned");
             index.for_each_target(&request.target, |socket| {
-                if let Some(id) = ack_id {
-                    socket.expect_ack(id, ack_tx.clone());
+                if let Some((id, tx)) = &ack_tx {
+                    socket.expect_ack(*id, tx.clone());
                 }
                 if socket.send(&packet) {
                     recipients += 1;
-                    if ack_id.is_some() {
+                    if ack_tx.is_some() {
                         awaited.push(socket.clone());
                     }
-                } else if let Some(id) = ack_id {
-                    socket.cancel_ack(id);
+                } else if let Some((id, _)) = &ack_tx {
+                    socket.cancel_ack(*id);
                 }
             });
         }
@@ -286,7 +293,7 @@ impl LocalAdapter {
             &self.binary_events_out
         };
         counter.inc_by(recipients as u64);
-        let (Some(id), Some(timeout)) = (ack_id, request.ack_timeout) else {
+        let (Some(id), Some(timeout), Some(ack_rx)) = (ack_id, request.ack_timeout, ack_rx) else {
             return Ok(EmitOutcome {
                 recipients,
                 ..EmitOutcome::default()

@@ -187,6 +187,7 @@ impl<H: EngineHandler> Engine<H> {
         let mut connect_checked = false;
         let mut next_ping = Instant::now() + interval;
         let mut pong_deadline: Option<Instant> = None;
+        let ping = Outbound::frame(PING);
         loop {
             tokio::select! {
                 biased;
@@ -205,7 +206,7 @@ impl<H: EngineHandler> Engine<H> {
                     session.close(CloseReason::PingTimeout);
                 }
                 _ = sleep_until(next_ping), if pong_deadline.is_none() => {
-                    if session.send(Outbound::Frame(PING)).is_ok() {
+                    if session.send(ping.clone()).is_ok() {
                         pong_deadline = Some(Instant::now() + timeout);
                     } else {
                         // With the drop policy a full queue keeps the session: try later.

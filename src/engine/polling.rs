@@ -61,7 +61,7 @@ pub(super) async fn get<H: EngineHandler>(
         biased;
         _ = session.closed() => None,
         item = outbox.recv() => item,
-        _ = session.upgrade_wake.notified() => Some(Outbound::Frame(NOOP)),
+        _ = session.upgrade_wake.notified() => Some(Outbound::frame(NOOP)),
     };
     let Some(first) = first else {
         // Ended without the Engine.IO close packet, so clients reconnect by themselves.

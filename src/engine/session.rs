@@ -19,25 +19,49 @@ use super::sid::Sid;
 use crate::config::{SlowClientPolicy, Transport};
 use crate::metrics::Metrics;
 
-/// What a session's transport sends next.
+/// What a session's transport sends next. One pointer: a queue slot stays small, and a
+/// broadcast shares one allocation among all its recipients.
 #[derive(Debug, Clone)]
-pub enum Outbound {
-    /// One frame.
-    Frame(Frame),
-    /// Frames that must go out together and in order: a Socket.IO packet and its binary
-    /// attachments. Shared, so a broadcast allocates this once for every recipient.
-    Frames(Arc<[Frame]>),
+pub struct Outbound(Arc<Item>);
+
+#[derive(Debug)]
+enum Item {
+    One(Frame),
+    /// A Socket.IO packet and its binary attachments: they go out together, in order.
+    Many(Box<[Frame]>),
     /// A WebSocket pong answering a client's WebSocket ping.
     WsPong(Bytes),
 }
 
 impl Outbound {
+    /// One frame.
+    pub fn frame(frame: Frame) -> Self {
+        Outbound(Arc::new(Item::One(frame)))
+    }
+
+    /// Frames that must go out together and in order.
+    pub fn frames_in_order(frames: Vec<Frame>) -> Self {
+        Outbound(Arc::new(Item::Many(frames.into_boxed_slice())))
+    }
+
+    pub(super) fn ws_pong(payload: Bytes) -> Self {
+        Outbound(Arc::new(Item::WsPong(payload)))
+    }
+
     /// The frames this item carries (none for transport-level control).
     pub fn frames(&self) -> &[Frame] {
-        match self {
-            Outbound::Frame(frame) => std::slice::from_ref(frame),
-            Outbound::Frames(frames) => frames,
-            Outbound::WsPong(_) => &[],
+        match &*self.0 {
+            Item::One(frame) => std::slice::from_ref(frame),
+            Item::Many(frames) => frames,
+            Item::WsPong(_) => &[],
+        }
+    }
+
+    /// The payload of a WebSocket pong to send.
+    pub(super) fn as_ws_pong(&self) -> Option<&Bytes> {
+        match &*self.0 {
+            Item::WsPong(payload) => Some(payload),
+            _ => None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! session (probe, noop to the pending poll, upgrade packet).
 //!
 //! Reads stay on the upgrade task; a spawned writer owns the write half and drains the
-//! session's outbox. Both stop when the session closes. `read_frame` is not cancel
+//! session's outbox. Both stop when the session closes. `Reader::read` is not cancel
 //! safe, so it is raced only against the session's end, after which nothing is read.
 
 use std::net::SocketAddr;
@@ -16,8 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use fastwebsockets::upgrade::IncomingUpgrade;
 use fastwebsockets::{
-    FragmentCollectorRead, Frame as WsFrame, OpCode, Payload, WebSocket, WebSocketError,
-    WebSocketWrite,
+    Frame as WsFrame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
 };
 use hyper_util::rt::TokioIo;
 use tokio::io::{ReadHalf, WriteHalf};
@@ -28,8 +27,54 @@ use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 type Stream = TokioIo<hyper::upgrade::Upgraded>;
-type Reader = FragmentCollectorRead<ReadHalf<Stream>>;
 type Writer = WebSocketWrite<WriteHalf<Stream>>;
+
+/// Reads whole messages within `server.max_payload_bytes`. fastwebsockets bounds one
+/// frame and its fragment collector bounds nothing, so fragments are put together here,
+/// with the limit applied to their total.
+struct Reader {
+    frames: WebSocketRead<ReadHalf<Stream>>,
+    max: usize,
+    /// A fragmented message being received: its opcode and its bytes so far.
+    partial: Option<(OpCode, Vec<u8>)>,
+}
+
+impl Reader {
+    /// The next whole text or binary message, or a control frame. Not cancel safe.
+    async fn read(&mut self) -> Result<(OpCode, Bytes), WebSocketError> {
+        let mut send_fn = ignore_obligated_send;
+        loop {
+            let frame = self.frames.read_frame(&mut send_fn).await?;
+            let opcode = frame.opcode;
+            match (opcode, self.partial.as_mut()) {
+                (OpCode::Text | OpCode::Binary, None) if frame.fin => {
+                    return Ok((opcode, Bytes::copy_from_slice(&frame.payload)));
+                }
+                (OpCode::Text | OpCode::Binary, None) => {
+                    self.partial = Some((opcode, frame.payload.to_vec()));
+                }
+                (OpCode::Continuation, Some((_, bytes))) => {
+                    if bytes.len() + frame.payload.len() > self.max {
+                        return Err(WebSocketError::FrameTooLarge);
+                    }
+                    bytes.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        let (opcode, bytes) = self.partial.take().expect("matched above");
+                        return Ok((opcode, Bytes::from(bytes)));
+                    }
+                }
+                (OpCode::Text | OpCode::Binary, Some(_)) => {
+                    return Err(WebSocketError::InvalidFragment);
+                }
+                (OpCode::Continuation, None) => {
+                    return Err(WebSocketError::InvalidContinuationFrame);
+                }
+                // Control frames, which may come between fragments.
+                _ => return Ok((opcode, Bytes::copy_from_slice(&frame.payload))),
+            }
+        }
+    }
+}
 
 /// How long a client may take between the probe and the upgrade packet.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,11 +137,18 @@ pub(super) async fn handle<H: EngineHandler>(
 }
 
 fn split(mut ws: WebSocket<Stream>, settings: &ServerConfig) -> (Reader, Writer) {
-    ws.set_max_message_size(settings.max_payload_bytes as usize);
+    let max = settings.max_payload_bytes as usize;
+    // fastwebsockets refuses a frame of `len >= limit`: a frame of exactly `max` is allowed.
+    ws.set_max_message_size(max.saturating_add(1));
     ws.set_auto_close(false);
     ws.set_auto_pong(false);
-    let (read, write) = ws.split(tokio::io::split);
-    (FragmentCollectorRead::new(read), write)
+    let (frames, write) = ws.split(tokio::io::split);
+    let reader = Reader {
+        frames,
+        max,
+        partial: None,
+    };
+    (reader, write)
 }
 
 /// A session that starts on WebSocket: the open packet goes first.
@@ -133,18 +185,16 @@ async fn upgrade_session<H: EngineHandler>(
     let (mut reader, mut writer) = split(ws, &settings);
     let probed = tokio::time::timeout(UPGRADE_TIMEOUT, async {
         let mut probed = false;
-        let mut send_fn = ignore_obligated_send;
         loop {
-            let frame = tokio::select! {
+            let message = tokio::select! {
                 biased;
                 _ = session.closed() => return false,
-                frame = reader.read_frame(&mut send_fn) => frame,
+                message = reader.read() => message,
             };
-            let Ok(frame) = frame else { return false };
-            if frame.opcode != OpCode::Text {
+            let Ok((OpCode::Text, text)) = message else {
                 return false;
-            }
-            match decode_text(Bytes::copy_from_slice(&frame.payload)) {
+            };
+            match decode_text(text) {
                 Ok(Packet::Ping(data)) if &data[..] == b"probe" && !probed => {
                     if writer
                         .write_frame(WsFrame::text(Payload::Borrowed(b"3probe")))
@@ -187,15 +237,14 @@ async fn read_loop<H: EngineHandler>(
     session: &Arc<Session<H::Data>>,
     mut reader: Reader,
 ) {
-    let mut send_fn = ignore_obligated_send;
     loop {
-        let frame = tokio::select! {
+        let message = tokio::select! {
             biased;
             _ = session.closed() => return,
-            frame = reader.read_frame(&mut send_fn) => frame,
+            message = reader.read() => message,
         };
-        let frame = match frame {
-            Ok(frame) => frame,
+        let (opcode, payload) = match message {
+            Ok(message) => message,
             Err(error) => {
                 let reason = match error {
                     WebSocketError::ConnectionClosed | WebSocketError::UnexpectedEOF => {
@@ -208,9 +257,9 @@ async fn read_loop<H: EngineHandler>(
                 return;
             }
         };
-        engine.bytes_in.inc_by(frame.payload.len() as u64);
-        let packet = match frame.opcode {
-            OpCode::Text => match decode_text(Bytes::copy_from_slice(&frame.payload)) {
+        engine.bytes_in.inc_by(payload.len() as u64);
+        let packet = match opcode {
+            OpCode::Text => match decode_text(payload) {
                 Ok(packet) => packet,
                 Err(error) => {
                     tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
@@ -218,13 +267,13 @@ async fn read_loop<H: EngineHandler>(
                     return;
                 }
             },
-            OpCode::Binary => Packet::Binary(Bytes::copy_from_slice(&frame.payload)),
+            OpCode::Binary => Packet::Binary(payload),
             OpCode::Close => {
                 session.close(CloseReason::TransportClose);
                 return;
             }
             OpCode::Ping => {
-                let _ = session.send(Outbound::WsPong(Bytes::copy_from_slice(&frame.payload)));
+                let _ = session.send(Outbound::ws_pong(payload));
                 continue;
             }
             OpCode::Pong | OpCode::Continuation => continue,
@@ -268,7 +317,7 @@ async fn write_item<H: EngineHandler>(
     writer: &mut Writer,
     item: &Outbound,
 ) -> Result<(), WebSocketError> {
-    if let Outbound::WsPong(data) = item {
+    if let Some(data) = item.as_ws_pong() {
         return writer
             .write_frame(WsFrame::pong(Payload::Borrowed(data)))
             .await;

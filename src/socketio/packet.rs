@@ -4,8 +4,6 @@
 //! written only when it is not `/`. Binary arguments travel as separate Engine.IO binary
 //! messages after the text, referenced by `{"_placeholder": true, "num": N}`.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -223,12 +221,12 @@ fn header(kind: PacketType, namespace: &str, attachments: usize, capacity: usize
 fn with_attachments(text: Vec<u8>, attachments: &[Bytes]) -> Outbound {
     let text = Frame::Text(Bytes::from(text));
     if attachments.is_empty() {
-        return Outbound::Frame(text);
+        return Outbound::frame(text);
     }
-    let frames: Arc<[Frame]> = std::iter::once(text)
+    let frames = std::iter::once(text)
         .chain(attachments.iter().cloned().map(Frame::Binary))
         .collect();
-    Outbound::Frames(frames)
+    Outbound::frames_in_order(frames)
 }
 
 /// Encodes an event, ready for any number of recipients: `42["event",...args]`, or a

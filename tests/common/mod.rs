@@ -6,6 +6,8 @@
 //!   driven through the scripts in `tests/clients/`.
 //! - [`admin`]: an HTTP client for the admin API.
 //! - [`raw`]: hand-written Engine.IO long-polling and WebSocket clients for bad input.
+//! - [`push`]: events pushed through the in-process relay's adapter, its metrics, and a
+//!   [`Witness`] that checks other clients are unaffected.
 //! - [`peers`]: other cluster members (a Node.js Socket.IO server, `@socket.io/redis-emitter`,
 //!   python-socketio's `AsyncRedisManager`) and a private `redis-server`.
 //!
@@ -18,6 +20,7 @@ pub mod admin;
 pub mod clients;
 #[cfg(feature = "redis")]
 pub mod peers;
+pub mod push;
 pub mod raw;
 pub mod relay;
 
@@ -25,6 +28,7 @@ use std::time::Duration;
 
 pub use admin::{Admin, HttpResponse};
 pub use clients::{Client, ClientKind, ClientOptions};
+pub use push::Witness;
 pub use raw::{RawPolling, RawWs};
 pub use relay::{
     CliOutput, RelayProcess, TempFile, TestRelay, run_relay_cli, spawn_relay_process, start_relay,
