@@ -105,6 +105,8 @@ struct Inner {
     local: Arc<dyn LocalOps>,
     request_timeout: Duration,
     subscribe_tx: mpsc::UnboundedSender<conn::Subscribe>,
+    /// Responses to publish, `(channel, payload)`, in order (see [`send_responses`]).
+    responses: mpsc::UnboundedSender<(String, Vec<u8>)>,
     /// Requests of this node waiting for answers, by request id.
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
     readiness: watch::Receiver<Readiness>,
@@ -158,11 +160,18 @@ impl RedisCluster {
             metrics: options.metrics.clone(),
         });
         let (subscribe_tx, subscribe_rx) = mpsc::unbounded_channel();
+        let (responses, responses_rx) = mpsc::unbounded_channel();
+        tokio::spawn(send_responses(
+            conns.clone(),
+            responses_rx,
+            options.metrics.clone(),
+        ));
         let inner = Arc::new(Inner {
             conns: conns.clone(),
             local,
             request_timeout: options.request_timeout,
             subscribe_tx,
+            responses,
             pending: Mutex::new(HashMap::new()),
             readiness,
             metrics: options.metrics,
@@ -719,6 +728,38 @@ impl Inner {
             }
         }
         Ok((sockets, answers < expected))
+    }
+}
+
+/// Publishes the responses this node owes other nodes, in the order they were queued,
+/// pipelining whatever has queued up meanwhile. The inbound handler only queues them: it
+/// never waits for Redis to acknowledge a response before handling the next message.
+/// Ends when the cluster is dropped. Responses queued while Redis is down are dropped
+/// (their requesters time out, as they would have).
+async fn send_responses(
+    conns: Arc<Connections>,
+    mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    metrics: Metrics,
+) {
+    const MAX_BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(mut publisher) = conns.publisher() else {
+            batch.clear();
+            continue;
+        };
+        let mut pipe = redis::pipe();
+        for (channel, payload) in &batch {
+            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        }
+        match pipe.query_async::<()>(&mut publisher).await {
+            Ok(()) => metrics
+                .cluster_messages
+                .with_label_values(&["out", Kind::Response.as_str()])
+                .inc_by(batch.len() as u64),
+            Err(err) => tracing::debug!(%err, "cluster: responses not published"),
+        }
+        batch.clear();
     }
 }
 
