@@ -1,0 +1,257 @@
+//! Keep-alive HTTP/1.1 connections to the admin API, and the fixed-rate push loop.
+
+use std::io;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::client::{Shared, number_after};
+
+/// One keep-alive connection to the admin listener; reopened when the server closes it.
+pub struct AdminConn {
+    addr: SocketAddr,
+    host: HeaderValue,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl AdminConn {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            host: HeaderValue::from_str(&addr.to_string()).expect("valid host header"),
+            sender: None,
+        }
+    }
+
+    async fn ready(&mut self) -> io::Result<&mut SendRequest<Full<Bytes>>> {
+        let healthy = match &mut self.sender {
+            Some(s) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if !healthy {
+            self.sender = None;
+            let tcp = TcpStream::connect(self.addr).await?;
+            tcp.set_nodelay(true)?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(io::Error::other)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender.ready().await.map_err(io::Error::other)?;
+            self.sender = Some(sender);
+        }
+        Ok(self.sender.as_mut().expect("set above"))
+    }
+
+    /// Waits until the connection can take a request (so that a timestamp taken next is the
+    /// moment the request is written).
+    pub async fn wait_ready(&mut self) -> io::Result<()> {
+        self.ready().await.map(|_| ())
+    }
+
+    /// POSTs a JSON body; returns the status and the response body.
+    pub async fn post(&mut self, path: &str, body: Bytes) -> io::Result<(u16, Bytes)> {
+        let host = self.host.clone();
+        let sender = self.ready().await?;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(HOST, host)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(io::Error::other)?;
+        let resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.sender = None;
+                return Err(io::Error::other(e));
+            }
+        };
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(io::Error::other)?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// Whom each push goes to.
+#[derive(Clone)]
+pub enum Addressing {
+    /// A random sid from the list.
+    Sids(Arc<Vec<String>>),
+    /// Rooms `room-0` .. `room-{n-1}`, in turn.
+    Rooms(usize),
+    /// `"broadcast": true`.
+    Broadcast,
+}
+
+/// Totals of one push phase, shared by the workers.
+#[derive(Default)]
+pub struct Tally {
+    pub pushes: AtomicU64,
+    /// Sum of `recipients` in the answers: the deliveries the server promised.
+    pub recipients: AtomicU64,
+    /// Non-2xx answers and failed requests.
+    pub errors: AtomicU64,
+    /// Answers with `recipients: 0`.
+    pub empty: AtomicU64,
+    /// Largest delay between a push's scheduled time and when it was written, nanoseconds.
+    pub max_lag_ns: AtomicU64,
+    pub first_error: std::sync::Mutex<Option<String>>,
+}
+
+/// A fixed-rate schedule: push `k` is due at `start + k / rate`.
+pub struct Plan {
+    pub start: Instant,
+    pub rate: f64,
+    pub count: u64,
+    /// Sequence number of push 0 (sequence numbers never repeat across phases).
+    pub seq_base: u64,
+    pub event: String,
+    /// Extra bytes of padding in each event's data.
+    pub padding: usize,
+    pub next: AtomicU64,
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+/// Sends pushes from `plan` over `conn` until the plan is exhausted. Several workers share one
+/// plan: each claims the next due push, so a slow answer on one connection does not hold
+/// back the schedule while another connection is free.
+pub async fn push_worker(
+    mut conn: AdminConn,
+    plan: Arc<Plan>,
+    to: Addressing,
+    shared: Arc<Shared>,
+    tally: Arc<Tally>,
+    worker: u64,
+) -> AdminConn {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (worker + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let padding = "x".repeat(plan.padding);
+    let mut buf = Vec::with_capacity(256 + plan.padding);
+    loop {
+        let k = plan.next.fetch_add(1, Ordering::Relaxed);
+        if k >= plan.count {
+            break;
+        }
+        let due = plan.start + Duration::from_secs_f64(k as f64 / plan.rate);
+        if due > Instant::now() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        if let Err(e) = conn.wait_ready().await {
+            note_error(&tally, e.to_string());
+            continue;
+        }
+        let now = Instant::now();
+        let lag = now.saturating_duration_since(due).as_nanos() as u64;
+        tally.max_lag_ns.fetch_max(lag, Ordering::Relaxed);
+        let sent_ns = shared.now_ns();
+        let seq = plan.seq_base + k;
+        buf.clear();
+        buf.push(b'{');
+        match &to {
+            Addressing::Sids(sids) => {
+                let sid = &sids[(xorshift(&mut rng) % sids.len() as u64) as usize];
+                let _ = write!(buf, r#""to":"{sid}","#);
+            }
+            Addressing::Rooms(n) => {
+                let _ = write!(buf, r#""to":"room-{}","#, k % *n as u64);
+            }
+            Addressing::Broadcast => buf.extend_from_slice(br#""broadcast":true,"#),
+        }
+        let _ = write!(
+            buf,
+            r#""event":"{}","data":{{"s":{seq},"t":{sent_ns}"#,
+            plan.event
+        );
+        if !padding.is_empty() {
+            let _ = write!(buf, r#","p":"{padding}""#);
+        }
+        buf.extend_from_slice(b"}}");
+        tally.pushes.fetch_add(1, Ordering::Relaxed);
+        match conn.post("/v1/emit", Bytes::copy_from_slice(&buf)).await {
+            Ok((200, body)) => {
+                let n = number_after(&body, b"\"recipients\":").unwrap_or(0);
+                tally.recipients.fetch_add(n, Ordering::Relaxed);
+                if n == 0 {
+                    tally.empty.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok((status, body)) => note_error(
+                &tally,
+                format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+            ),
+            Err(e) => note_error(&tally, e.to_string()),
+        }
+    }
+    conn
+}
+
+fn note_error(tally: &Tally, msg: String) {
+    tally.errors.fetch_add(1, Ordering::Relaxed);
+    let mut first = tally.first_error.lock().expect("not poisoned");
+    first.get_or_insert(msg);
+}
+
+/// Joins every sid to one of `rooms` rooms (`room-{i % rooms}`), `conns.len()` requests at a
+/// time. Returns how many joins the server confirmed.
+pub async fn join_rooms(
+    conns: &mut [AdminConn],
+    sids: &[String],
+    rooms: usize,
+) -> io::Result<usize> {
+    let next = AtomicU64::new(0);
+    let joined = AtomicU64::new(0);
+    let work = conns.iter_mut().map(|conn| {
+        let next = &next;
+        let joined = &joined;
+        async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= sids.len() {
+                    return Ok::<(), io::Error>(());
+                }
+                let body = format!(
+                    r#"{{"to":"{}","rooms":["room-{}"]}}"#,
+                    sids[i],
+                    i % rooms.max(1)
+                );
+                let (status, resp) = conn.post("/v1/join", Bytes::from(body)).await?;
+                if status != 200 {
+                    return Err(io::Error::other(format!(
+                        "join: HTTP {status}: {}",
+                        String::from_utf8_lossy(&resp)
+                    )));
+                }
+                let n = number_after(&resp, b"\"sockets\":").unwrap_or(0);
+                joined.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    });
+    for r in futures_util::future::join_all(work).await {
+        r?;
+    }
+    Ok(joined.load(Ordering::Relaxed) as usize)
+}

@@ -1,0 +1,257 @@
+//! Console table rows and the Markdown comparison of JSON-lines results.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::Row;
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    match v {
+        Some(v) => format!("{v:.prec$}"),
+        None => "-".to_string(),
+    }
+}
+
+pub fn table_header() -> String {
+    format!(
+        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6} {:>5}",
+        "server",
+        "scenario",
+        "conns",
+        "push/s want/got",
+        "delivered",
+        "lost",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "µs/msg",
+        "KiB/conn",
+        "µs/conn",
+        "tool%",
+        "psi%"
+    )
+}
+
+pub fn table_row(r: &Row) -> String {
+    let rate = match (r.target_rate, r.achieved_rate, r.max_rate) {
+        (_, _, Some(m)) => format!("max {m:.0}"),
+        (Some(t), Some(a), _) => format!("{t:.0}/{a:.0}"),
+        _ => "-".to_string(),
+    };
+    format!(
+        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6.0} {:>5}",
+        r.label,
+        r.scenario,
+        r.connected,
+        rate,
+        r.delivered.map(|v| v.to_string()).unwrap_or("-".into()),
+        r.lost.map(|v| v.to_string()).unwrap_or("-".into()),
+        opt(r.p50_ms, 2),
+        opt(r.p90_ms, 2),
+        opt(r.p99_ms, 2),
+        opt(r.max_ms, 1),
+        opt(r.cpu_us_per_msg, 1),
+        opt(r.rss_kib_per_conn, 1),
+        opt(r.cpu_us_per_connect, 0),
+        r.tool_cpu_pct,
+        opt(r.cpu_pressure_pct, 0)
+    )
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+fn thousands(n: f64) -> String {
+    let n = n.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Reads `--json` files and renders one Markdown table: a row per figure, a column per label
+/// (in order of first appearance), the median over repeated runs in each cell.
+pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
+    let mut rows: Vec<Row> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            rows.push(
+                serde_json::from_str(line)
+                    .map_err(|e| format!("{}:{}: {e}", f.display(), i + 1))?,
+            );
+        }
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for r in &rows {
+        if !labels.contains(&r.label) {
+            labels.push(r.label.clone());
+        }
+    }
+    let mut by: BTreeMap<(String, String), Vec<&Row>> = BTreeMap::new();
+    for r in &rows {
+        by.entry((r.scenario.clone(), r.label.clone()))
+            .or_default()
+            .push(r);
+    }
+    let first = |scenario: &str| rows.iter().find(|r| r.scenario == scenario);
+    let cell = |scenario: &str, label: &str, f: &dyn Fn(&Row) -> Option<f64>| -> Option<f64> {
+        let rs = by.get(&(scenario.to_string(), label.to_string()))?;
+        median(rs.iter().filter_map(|r| f(r)).collect())
+    };
+    let mut lines: Vec<(String, Vec<String>)> = Vec::new();
+    let mut figure = |name: String, fmt: &dyn Fn(&str) -> Option<String>| {
+        lines.push((
+            name,
+            labels
+                .iter()
+                .map(|l| fmt(l).unwrap_or_else(|| "-".into()))
+                .collect(),
+        ));
+    };
+    let runs =
+        |scenario: &str, label: &str| by.get(&(scenario.into(), label.into())).map_or(0, Vec::len);
+
+    if let Some(r) = first("idle") {
+        figure(
+            format!(
+                "RSS per idle WebSocket client ({} clients)",
+                thousands(r.clients as f64)
+            ),
+            &|l| cell("idle", l, &|r| r.rss_kib_per_conn).map(|v| format!("{v:.1} KiB")),
+        );
+        figure("server CPU per connect".into(), &|l| {
+            cell("idle", l, &|r| r.cpu_us_per_connect).map(|v| format!("{v:.0} µs"))
+        });
+    }
+    if let Some(r) = first("idle-engine") {
+        figure(
+            format!(
+                "RSS per Engine.IO-only WebSocket session, no namespace ({} sessions)",
+                thousands(r.clients as f64)
+            ),
+            &|l| cell("idle-engine", l, &|r| r.rss_kib_per_conn).map(|v| format!("{v:.1} KiB")),
+        );
+    }
+    if let Some(r) = first("unicast") {
+        figure(
+            format!(
+                "server CPU per unicast push, {} clients at {}/s",
+                thousands(r.clients as f64),
+                thousands(r.target_rate.unwrap_or(0.0))
+            ),
+            &|l| cell("unicast", l, &|r| r.cpu_us_per_msg).map(|v| format!("{v:.1} µs")),
+        );
+        figure(
+            "p50 / p99 latency of that push (POST written → client received)".into(),
+            &|l| {
+                let p50 = cell("unicast", l, &|r| r.p50_ms)?;
+                let p99 = cell("unicast", l, &|r| r.p99_ms)?;
+                Some(format!("{p50:.2} / {p99:.2} ms"))
+            },
+        );
+        figure("messages lost in that run".into(), &|l| {
+            cell("unicast", l, &|r| r.lost.map(|v| v as f64)).map(|v| format!("{v:.0}"))
+        });
+    }
+    if let Some(r) = first("rooms") {
+        figure(
+            format!(
+                "server CPU per delivery, {} clients in {} rooms, {} deliveries/s",
+                thousands(r.clients as f64),
+                r.rooms.unwrap_or(0),
+                thousands(
+                    r.target_rate.unwrap_or(0.0) * r.clients as f64
+                        / r.rooms.unwrap_or(1).max(1) as f64
+                )
+            ),
+            &|l| cell("rooms", l, &|r| r.cpu_us_per_msg).map(|v| format!("{v:.1} µs")),
+        );
+    }
+    if let Some(r) = first("broadcast") {
+        figure(
+            format!(
+                "server CPU per delivery, broadcast to {} clients ({} deliveries/s)",
+                thousands(r.clients as f64),
+                thousands(r.target_rate.unwrap_or(0.0) * r.clients as f64)
+            ),
+            &|l| cell("broadcast", l, &|r| r.cpu_us_per_msg).map(|v| format!("{v:.1} µs")),
+        );
+    }
+    if first("unicast-max").is_some() {
+        figure(
+            "highest unicast rate with p99 < 50 ms and nothing lost".into(),
+            &|l| cell("unicast-max", l, &|r| r.max_rate).map(|v| format!("{}/s", thousands(v))),
+        );
+    }
+    figure(
+        "CPU pressure during the measurements (share of time a task waited for a CPU)".into(),
+        &|l| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.label == l)
+                .filter_map(|r| r.cpu_pressure_pct)
+                .collect();
+            let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().cloned().fold(0.0, f64::max);
+            (!v.is_empty()).then(|| format!("{lo:.0}–{hi:.0} %"))
+        },
+    );
+    let most_runs = labels
+        .iter()
+        .flat_map(|l| {
+            [
+                "idle",
+                "idle-engine",
+                "unicast",
+                "rooms",
+                "broadcast",
+                "unicast-max",
+            ]
+            .map(|s| runs(s, l))
+        })
+        .max()
+        .unwrap_or(0);
+
+    let mut out = String::new();
+    let _ = write!(out, "| figure |");
+    for l in &labels {
+        let _ = write!(out, " {l} |");
+    }
+    let _ = write!(out, "\n| --- |");
+    for _ in &labels {
+        let _ = write!(out, " --- |");
+    }
+    out.push('\n');
+    for (name, cells) in lines {
+        let _ = write!(out, "| {name} |");
+        for c in cells {
+            let _ = write!(out, " {c} |");
+        }
+        out.push('\n');
+    }
+    if most_runs > 1 {
+        let _ = writeln!(out, "\nEach cell is the median of up to {most_runs} runs.");
+    }
+    Ok(out)
+}
