@@ -145,12 +145,11 @@ async fn respond_to(inner: &Inner, nsp: &str, uid: &str, response: Response) {
     publish_response(inner, &channel, response).await;
 }
 
+/// Queues a response; it is published in order, without holding up this handler.
 async fn publish_response(inner: &Inner, channel: &str, response: Response) {
     match response.encode() {
         Ok(bytes) => {
-            if let Err(err) = inner.publish(channel, Kind::Response, bytes).await {
-                tracing::debug!(%err, "cluster: response not published");
-            }
+            let _ = inner.responses.send((channel.to_owned(), bytes));
         }
         Err(err) => tracing::warn!(%err, "cluster: response not encodable"),
     }

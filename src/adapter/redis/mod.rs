@@ -105,6 +105,8 @@ struct Inner {
     local: Arc<dyn LocalOps>,
     request_timeout: Duration,
     subscribe_tx: mpsc::UnboundedSender<conn::Subscribe>,
+    /// Responses to publish, `(channel, payload)`, in order (see [`send_responses`]).
+    responses: mpsc::UnboundedSender<(String, Vec<u8>)>,
     /// Requests of this node waiting for answers, by request id.
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
     readiness: watch::Receiver<Readiness>,
@@ -158,11 +160,18 @@ impl RedisCluster {
             metrics: options.metrics.clone(),
         });
         let (subscribe_tx, subscribe_rx) = mpsc::unbounded_channel();
+        let (responses, responses_rx) = mpsc::unbounded_channel();
+        tokio::spawn(send_responses(
+            conns.clone(),
+            responses_rx,
+            options.metrics.clone(),
+        ));
         let inner = Arc::new(Inner {
             conns: conns.clone(),
             local,
             request_timeout: options.request_timeout,
             subscribe_tx,
+            responses,
             pending: Mutex::new(HashMap::new()),
             readiness,
             metrics: options.metrics,
@@ -250,10 +259,9 @@ impl RedisCluster {
         };
         let selector = selector(&request.target);
         let Some(ack_timeout) = request.ack_timeout else {
-            let [relays] = inner
-                .numsub([conn::relay_channel(&inner.conns.channels, &nsp)])
-                .await?;
             let (id, rx, _guard) = inner.register();
+            // The request id always rides along (Node ignores it): the other sio-relay
+            // nodes are counted in the same round trip as the publish.
             let broadcast = Broadcast {
                 uid: inner.conns.uid.clone(),
                 packet,
@@ -261,14 +269,18 @@ impl RedisCluster {
                     selector,
                     flags: Flags::default(),
                 },
-                request_id: (relays > 1).then(|| id.clone()),
+                request_id: Some(id),
             };
             let channel = inner
                 .conns
                 .channels
                 .broadcast_for(&nsp, &broadcast.opts.selector.rooms);
-            inner
-                .publish(&channel, Kind::Broadcast, encode(broadcast.encode())?)
+            let relays = inner
+                .count_and_publish(
+                    &conn::relay_channel(&inner.conns.channels, &nsp),
+                    &channel,
+                    encode(broadcast.encode())?,
+                )
                 .await?;
             let local = inner.local.emit(request).await;
             let (remote, partial) = inner.collect_counts(rx, relays.saturating_sub(1)).await;
@@ -516,6 +528,33 @@ impl Inner {
         Ok(())
     }
 
+    /// `PUBSUB NUMSUB count_channel` and `PUBLISH channel payload` in one round trip (a
+    /// pipeline: Redis runs them back to back); the subscriber count.
+    async fn count_and_publish(
+        &self,
+        count_channel: &str,
+        channel: &str,
+        payload: Vec<u8>,
+    ) -> Result<usize, AdapterError> {
+        self.check_up()?;
+        let mut publisher = self
+            .conns
+            .publisher()
+            .ok_or_else(|| AdapterError::ClusterUnavailable("not connected to Redis".into()))?;
+        let (counts, _receivers): (Vec<(String, usize)>, i64) = redis::pipe()
+            .cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(count_channel)
+            .cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut publisher)
+            .await
+            .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
+        self.count_message("out", Kind::Broadcast);
+        Ok(counts.first().map_or(0, |(_, n)| *n))
+    }
+
     /// Subscriber counts of `channels`.
     async fn numsub<const N: usize>(
         &self,
@@ -689,6 +728,38 @@ impl Inner {
             }
         }
         Ok((sockets, answers < expected))
+    }
+}
+
+/// Publishes the responses this node owes other nodes, in the order they were queued,
+/// pipelining whatever has queued up meanwhile. The inbound handler only queues them: it
+/// never waits for Redis to acknowledge a response before handling the next message.
+/// Ends when the cluster is dropped. Responses queued while Redis is down are dropped
+/// (their requesters time out, as they would have).
+async fn send_responses(
+    conns: Arc<Connections>,
+    mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    metrics: Metrics,
+) {
+    const MAX_BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(mut publisher) = conns.publisher() else {
+            batch.clear();
+            continue;
+        };
+        let mut pipe = redis::pipe();
+        for (channel, payload) in &batch {
+            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        }
+        match pipe.query_async::<()>(&mut publisher).await {
+            Ok(()) => metrics
+                .cluster_messages
+                .with_label_values(&["out", Kind::Response.as_str()])
+                .inc_by(batch.len() as u64),
+            Err(err) => tracing::debug!(%err, "cluster: responses not published"),
+        }
+        batch.clear();
     }
 }
 
