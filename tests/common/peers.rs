@@ -14,7 +14,7 @@ use super::TIMEOUT;
 use super::clients::{clients_dir, python_bin};
 use super::relay::free_port;
 
-/// A helper script speaking JSON lines: commands on stdin, results on stdout.
+/// A driver script speaking JSON lines: commands on stdin, results on stdout.
 pub struct Peer {
     name: &'static str,
     child: Child,
