@@ -3,8 +3,8 @@
 //!
 //! fastwebsockets does the upgrade and writes frames; frames are read by our own
 //! [`FrameReader`](super::ws_read::FrameReader), which holds no buffer while the client is
-//! idle. Reads stay on the upgrade task; a spawned writer owns the write half and drains
-//! the session's outbox. Both stop when the session closes.
+//! idle. Once the session is served, one task (the upgrade task) both reads and drains
+//! the session's outbox; it stops when the session closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,8 +118,7 @@ async fn new_session<H: EngineHandler>(
         session.close(CloseReason::TransportClose);
         return;
     }
-    tokio::spawn(write_loop(engine.clone(), session.clone(), writer));
-    read_loop(&engine, &session, reader).await;
+    serve(&engine, &session, reader, writer).await;
 }
 
 /// Takes a polling session over: answers the probe, ends the pending poll, waits for
@@ -171,79 +170,37 @@ async fn upgrade_session<H: EngineHandler>(
     // A poll that arrived after the probe still holds the outbox: end it too.
     session.upgrade_wake.notify_one();
     engine.handler.on_upgrade(&session);
-    tokio::spawn(write_loop(engine.clone(), session.clone(), writer));
-    read_loop(&engine, &session, reader).await;
+    serve(&engine, &session, reader, writer).await;
 }
 
-async fn read_loop<H: EngineHandler>(
+/// Serves the session on the upgrade task: reading and draining the outbox are raced in
+/// one `select!`, which `FrameReader::next_frame` allows (it is cancel safe). One task
+/// instead of two keeps an idle session smaller; a write in progress holds up reading.
+async fn serve<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     session: &Arc<Session<H::Data>>,
     mut reader: Reader,
-) {
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = session.closed() => return,
-            message = reader.next_frame() => message,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                let reason = match error {
-                    ReadError::Eof | ReadError::UnexpectedEof => CloseReason::TransportClose,
-                    ReadError::TooLarge(_) => CloseReason::PayloadTooLarge,
-                    _ => CloseReason::TransportError,
-                };
-                session.close(reason);
-                return;
-            }
-        };
-        engine.bytes_in.inc_by(message.payload().len() as u64);
-        let packet = match message {
-            Message::Text(text) => match decode_text(text) {
-                Ok(packet) => packet,
-                Err(error) => {
-                    tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
-                    session.close(CloseReason::ParseError);
-                    return;
-                }
-            },
-            Message::Binary(data) => Packet::Binary(data),
-            Message::Close(_) => {
-                session.close(CloseReason::TransportClose);
-                return;
-            }
-            Message::Ping(payload) => {
-                let _ = session.send(Outbound::ws_pong(payload));
-                continue;
-            }
-            Message::Pong(_) => continue,
-        };
-        if let Err(reason) = engine.on_packet(session, packet) {
-            session.close(reason);
-            return;
-        }
-    }
-}
-
-async fn write_loop<H: EngineHandler>(
-    engine: Arc<Engine<H>>,
-    session: Arc<Session<H::Data>>,
     mut writer: Writer,
 ) {
     let mut outbox = session.outbox_rx.lock().await;
     loop {
-        let item = tokio::select! {
+        let result = tokio::select! {
             biased;
             _ = session.closed() => break,
-            item = outbox.recv() => item,
+            item = outbox.recv() => {
+                let Some(item) = item else { break };
+                write_item(engine, &mut writer, &item)
+                    .await
+                    .map_err(|_| CloseReason::TransportError)
+            }
+            message = reader.next_frame() => on_message(engine, session, message),
         };
-        let Some(item) = item else { break };
-        if write_item(&engine, &mut writer, &item).await.is_err() {
-            session.close(CloseReason::TransportError);
+        if let Err(reason) = result {
+            session.close(reason);
             break;
         }
     }
+    drop(outbox);
     // Ends the WebSocket without the Engine.IO close packet: clients see "transport
     // close" and reconnect by themselves.
     let _ = tokio::time::timeout(
@@ -251,6 +208,34 @@ async fn write_loop<H: EngineHandler>(
         writer.write_frame(WsFrame::close(1000, b"")),
     )
     .await;
+}
+
+/// Handles what the client sent; an error is why the session ends.
+fn on_message<H: EngineHandler>(
+    engine: &Arc<Engine<H>>,
+    session: &Arc<Session<H::Data>>,
+    message: Result<Message, ReadError>,
+) -> Result<(), CloseReason> {
+    let message = message.map_err(|error| match error {
+        ReadError::Eof | ReadError::UnexpectedEof => CloseReason::TransportClose,
+        ReadError::TooLarge(_) => CloseReason::PayloadTooLarge,
+        _ => CloseReason::TransportError,
+    })?;
+    engine.bytes_in.inc_by(message.payload().len() as u64);
+    let packet = match message {
+        Message::Text(text) => decode_text(text).map_err(|error| {
+            tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
+            CloseReason::ParseError
+        })?,
+        Message::Binary(data) => Packet::Binary(data),
+        Message::Close(_) => return Err(CloseReason::TransportClose),
+        Message::Ping(payload) => {
+            let _ = session.send(Outbound::ws_pong(payload));
+            return Ok(());
+        }
+        Message::Pong(_) => return Ok(()),
+    };
+    engine.on_packet(session, packet)
 }
 
 async fn write_item<H: EngineHandler>(
