@@ -12,6 +12,7 @@ mod polling;
 pub mod session;
 pub mod sid;
 mod websocket;
+pub mod ws_read;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,9 +1,10 @@
 //! The WebSocket transport: new sessions over WebSocket, and the upgrade of a polling
 //! session (probe, noop to the pending poll, upgrade packet).
 //!
-//! Reads stay on the upgrade task; a spawned writer owns the write half and drains the
-//! session's outbox. Both stop when the session closes. `Reader::read` is not cancel
-//! safe, so it is raced only against the session's end, after which nothing is read.
+//! fastwebsockets does the upgrade and writes frames; frames are read by our own
+//! [`FrameReader`](super::ws_read::FrameReader), which holds no buffer while the client is
+//! idle. Once the session is served, one task (the upgrade task) both reads and drains
+//! the session's outbox; it stops when the session closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,68 +14,20 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use fastwebsockets::upgrade::IncomingUpgrade;
-use fastwebsockets::{
-    Frame as WsFrame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
-};
+use fastwebsockets::{Frame as WsFrame, Payload, Role, WebSocket, WebSocketError, WebSocketWrite};
 use hyper_util::rt::TokioIo;
 use tokio::io::{ReadHalf, WriteHalf};
 
 use super::http::{Cors, EioQuery, EngineError};
 use super::packet::{Frame, Packet, decode_text};
+use super::ws_read::{FrameReader, Message, ReadError};
 use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 type Stream = TokioIo<hyper::upgrade::Upgraded>;
+type Reader = FrameReader<ReadHalf<Stream>>;
 type Writer = WebSocketWrite<WriteHalf<Stream>>;
-
-/// Reads whole messages within `server.max_payload_bytes`. fastwebsockets bounds one
-/// frame and its fragment collector bounds nothing, so fragments are put together here,
-/// with the limit applied to their total.
-struct Reader {
-    frames: WebSocketRead<ReadHalf<Stream>>,
-    max: usize,
-    /// A fragmented message being received: its opcode and its bytes so far.
-    partial: Option<(OpCode, Vec<u8>)>,
-}
-
-impl Reader {
-    /// The next whole text or binary message, or a control frame. Not cancel safe.
-    async fn read(&mut self) -> Result<(OpCode, Bytes), WebSocketError> {
-        let mut send_fn = ignore_obligated_send;
-        loop {
-            let frame = self.frames.read_frame(&mut send_fn).await?;
-            let opcode = frame.opcode;
-            match (opcode, self.partial.as_mut()) {
-                (OpCode::Text | OpCode::Binary, None) if frame.fin => {
-                    return Ok((opcode, Bytes::copy_from_slice(&frame.payload)));
-                }
-                (OpCode::Text | OpCode::Binary, None) => {
-                    self.partial = Some((opcode, frame.payload.to_vec()));
-                }
-                (OpCode::Continuation, Some((_, bytes))) => {
-                    if bytes.len() + frame.payload.len() > self.max {
-                        return Err(WebSocketError::FrameTooLarge);
-                    }
-                    bytes.extend_from_slice(&frame.payload);
-                    if frame.fin {
-                        let (opcode, bytes) = self.partial.take().expect("matched above");
-                        return Ok((opcode, Bytes::from(bytes)));
-                    }
-                }
-                (OpCode::Text | OpCode::Binary, Some(_)) => {
-                    return Err(WebSocketError::InvalidFragment);
-                }
-                (OpCode::Continuation, None) => {
-                    return Err(WebSocketError::InvalidContinuationFrame);
-                }
-                // Control frames, which may come between fragments.
-                _ => return Ok((opcode, Bytes::copy_from_slice(&frame.payload))),
-            }
-        }
-    }
-}
 
 /// How long a client may take between the probe and the upgrade packet.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,19 +89,14 @@ pub(super) async fn handle<H: EngineHandler>(
     response.into_response()
 }
 
-fn split(mut ws: WebSocket<Stream>, settings: &ServerConfig) -> (Reader, Writer) {
-    let max = settings.max_payload_bytes as usize;
-    // fastwebsockets refuses a frame of `len >= limit`: a frame of exactly `max` is allowed.
-    ws.set_max_message_size(max.saturating_add(1));
-    ws.set_auto_close(false);
-    ws.set_auto_pong(false);
-    let (frames, write) = ws.split(tokio::io::split);
-    let reader = Reader {
-        frames,
-        max,
-        partial: None,
-    };
-    (reader, write)
+/// Our reader on the read half, fastwebsockets' writer on the write half. Nothing has been
+/// read from `ws` yet, so no bytes are left behind in it.
+fn split(ws: WebSocket<Stream>, settings: &ServerConfig) -> (Reader, Writer) {
+    let (read, write) = tokio::io::split(ws.into_inner());
+    // The read half that comes with the writer is dropped at once, freeing its buffer.
+    let (_, writer) =
+        fastwebsockets::after_handshake_split(tokio::io::empty(), write, Role::Server);
+    (FrameReader::new(read, settings.max_payload_bytes), writer)
 }
 
 /// A session that starts on WebSocket: the open packet goes first.
@@ -170,8 +118,7 @@ async fn new_session<H: EngineHandler>(
         session.close(CloseReason::TransportClose);
         return;
     }
-    tokio::spawn(write_loop(engine.clone(), session.clone(), writer));
-    read_loop(&engine, &session, reader).await;
+    serve(&engine, &session, reader, writer).await;
 }
 
 /// Takes a polling session over: answers the probe, ends the pending poll, waits for
@@ -189,9 +136,9 @@ async fn upgrade_session<H: EngineHandler>(
             let message = tokio::select! {
                 biased;
                 _ = session.closed() => return false,
-                message = reader.read() => message,
+                message = reader.next_frame() => message,
             };
-            let Ok((OpCode::Text, text)) = message else {
+            let Ok(Message::Text(text)) = message else {
                 return false;
             };
             match decode_text(text) {
@@ -223,86 +170,37 @@ async fn upgrade_session<H: EngineHandler>(
     // A poll that arrived after the probe still holds the outbox: end it too.
     session.upgrade_wake.notify_one();
     engine.handler.on_upgrade(&session);
-    tokio::spawn(write_loop(engine.clone(), session.clone(), writer));
-    read_loop(&engine, &session, reader).await;
+    serve(&engine, &session, reader, writer).await;
 }
 
-/// With auto close and auto pong off the reader never has to write.
-async fn ignore_obligated_send(_frame: WsFrame<'_>) -> Result<(), WebSocketError> {
-    Ok(())
-}
-
-async fn read_loop<H: EngineHandler>(
+/// Serves the session on the upgrade task: reading and draining the outbox are raced in
+/// one `select!`, which `FrameReader::next_frame` allows (it is cancel safe). One task
+/// instead of two keeps an idle session smaller; a write in progress holds up reading.
+async fn serve<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     session: &Arc<Session<H::Data>>,
     mut reader: Reader,
-) {
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = session.closed() => return,
-            message = reader.read() => message,
-        };
-        let (opcode, payload) = match message {
-            Ok(message) => message,
-            Err(error) => {
-                let reason = match error {
-                    WebSocketError::ConnectionClosed | WebSocketError::UnexpectedEOF => {
-                        CloseReason::TransportClose
-                    }
-                    WebSocketError::FrameTooLarge => CloseReason::PayloadTooLarge,
-                    _ => CloseReason::TransportError,
-                };
-                session.close(reason);
-                return;
-            }
-        };
-        engine.bytes_in.inc_by(payload.len() as u64);
-        let packet = match opcode {
-            OpCode::Text => match decode_text(payload) {
-                Ok(packet) => packet,
-                Err(error) => {
-                    tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
-                    session.close(CloseReason::ParseError);
-                    return;
-                }
-            },
-            OpCode::Binary => Packet::Binary(payload),
-            OpCode::Close => {
-                session.close(CloseReason::TransportClose);
-                return;
-            }
-            OpCode::Ping => {
-                let _ = session.send(Outbound::ws_pong(payload));
-                continue;
-            }
-            OpCode::Pong | OpCode::Continuation => continue,
-        };
-        if let Err(reason) = engine.on_packet(session, packet) {
-            session.close(reason);
-            return;
-        }
-    }
-}
-
-async fn write_loop<H: EngineHandler>(
-    engine: Arc<Engine<H>>,
-    session: Arc<Session<H::Data>>,
     mut writer: Writer,
 ) {
     let mut outbox = session.outbox_rx.lock().await;
     loop {
-        let item = tokio::select! {
+        let result = tokio::select! {
             biased;
             _ = session.closed() => break,
-            item = outbox.recv() => item,
+            item = outbox.recv() => {
+                let Some(item) = item else { break };
+                write_item(engine, &mut writer, &item)
+                    .await
+                    .map_err(|_| CloseReason::TransportError)
+            }
+            message = reader.next_frame() => on_message(engine, session, message),
         };
-        let Some(item) = item else { break };
-        if write_item(&engine, &mut writer, &item).await.is_err() {
-            session.close(CloseReason::TransportError);
+        if let Err(reason) = result {
+            session.close(reason);
             break;
         }
     }
+    drop(outbox);
     // Ends the WebSocket without the Engine.IO close packet: clients see "transport
     // close" and reconnect by themselves.
     let _ = tokio::time::timeout(
@@ -310,6 +208,34 @@ async fn write_loop<H: EngineHandler>(
         writer.write_frame(WsFrame::close(1000, b"")),
     )
     .await;
+}
+
+/// Handles what the client sent; an error is why the session ends.
+fn on_message<H: EngineHandler>(
+    engine: &Arc<Engine<H>>,
+    session: &Arc<Session<H::Data>>,
+    message: Result<Message, ReadError>,
+) -> Result<(), CloseReason> {
+    let message = message.map_err(|error| match error {
+        ReadError::Eof | ReadError::UnexpectedEof => CloseReason::TransportClose,
+        ReadError::TooLarge(_) => CloseReason::PayloadTooLarge,
+        _ => CloseReason::TransportError,
+    })?;
+    engine.bytes_in.inc_by(message.payload().len() as u64);
+    let packet = match message {
+        Message::Text(text) => decode_text(text).map_err(|error| {
+            tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
+            CloseReason::ParseError
+        })?,
+        Message::Binary(data) => Packet::Binary(data),
+        Message::Close(_) => return Err(CloseReason::TransportClose),
+        Message::Ping(payload) => {
+            let _ = session.send(Outbound::ws_pong(payload));
+            return Ok(());
+        }
+        Message::Pong(_) => return Ok(()),
+    };
+    engine.on_packet(session, packet)
 }
 
 async fn write_item<H: EngineHandler>(
