@@ -189,9 +189,16 @@ async fn serve<H: EngineHandler>(
             _ = session.closed() => break,
             item = outbox.recv() => {
                 let Some(item) = item else { break };
-                write_item(engine, &mut writer, &item)
-                    .await
-                    .map_err(|_| CloseReason::TransportError)
+                // A client that stops reading blocks the write once the socket buffers
+                // fill: race it against the session's end (queue full, ping timeout), or
+                // the task and its connection would outlive the session.
+                tokio::select! {
+                    biased;
+                    _ = session.closed() => break,
+                    written = write_item(engine, &mut writer, &item) => {
+                        written.map_err(|_| CloseReason::TransportError)
+                    }
+                }
             }
             message = reader.next_frame() => on_message(engine, session, message),
         };
