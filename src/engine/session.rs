@@ -105,19 +105,6 @@ impl CloseReason {
             CloseReason::ServerShutdown => "server_shutdown",
         }
     }
-
-    /// Every reason, for documentation and tests.
-    pub const ALL: [CloseReason; 9] = [
-        CloseReason::TransportClose,
-        CloseReason::TransportError,
-        CloseReason::ClientClose,
-        CloseReason::PingTimeout,
-        CloseReason::ParseError,
-        CloseReason::PayloadTooLarge,
-        CloseReason::QueueFull,
-        CloseReason::ConnectTimeout,
-        CloseReason::ServerShutdown,
-    ];
 }
 
 /// Why [`Session::send`] did not queue an item.

@@ -83,6 +83,15 @@ fn target(nsp: &str, selector: Selector) -> Target {
     }
 }
 
+/// The one socket a legacy (sid-addressed) request names.
+fn sid_target(nsp: &str, sid: String) -> Target {
+    Target {
+        namespace: nsp.to_owned(),
+        to: vec![sid],
+        except: Vec::new(),
+    }
+}
+
 async fn on_broadcast(inner: &Arc<Inner>, nsp: &str, channel: &str, payload: &[u8]) {
     if let Some(BroadcastChannel::Room(room)) = inner.conns.channels.broadcast_room(nsp, channel)
         && !inner.local.has_room(nsp, room)
@@ -229,13 +238,7 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
             sid,
             room,
         } => {
-            let one = target(
-                nsp,
-                Selector {
-                    rooms: vec![sid],
-                    except: Vec::new(),
-                },
-            );
+            let one = sid_target(nsp, sid);
             if local.join(&one, &[room]) > 0 {
                 answer_done(inner, nsp, request_id).await;
             }
@@ -245,13 +248,7 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
             sid,
             room,
         } => {
-            let one = target(
-                nsp,
-                Selector {
-                    rooms: vec![sid],
-                    except: Vec::new(),
-                },
-            );
+            let one = sid_target(nsp, sid);
             if local.leave(&one, &[room]) > 0 {
                 answer_done(inner, nsp, request_id).await;
             }
@@ -259,13 +256,7 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
         RequestKind::LegacyDisconnect {
             request_id, sid, ..
         } => {
-            let one = target(
-                nsp,
-                Selector {
-                    rooms: vec![sid],
-                    except: Vec::new(),
-                },
-            );
+            let one = sid_target(nsp, sid);
             if local.disconnect(&one) > 0 {
                 answer_done(inner, nsp, request_id).await;
             }
