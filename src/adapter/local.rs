@@ -4,10 +4,9 @@
 //! A socket's own sid room is implicit: a name that is a connected sid selects that
 //! socket, so connecting costs no room entry.
 //!
-//! Locks: one `RwLock` per namespace, held only for map work and non-blocking queue
-//! pushes (`try_send`), never across an await. Fan-out delivers while holding the read
-//! lock, which saves cloning a handle per recipient; joins and connects wait at most one
-//! fan-out.
+//! Locks: one `RwLock` per namespace, held only for map work, never across an await or
+//! a delivery. A fan-out collects its recipients under the read lock, then delivers
+//! after releasing it, since a delivery may write to the client's socket.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -268,23 +267,28 @@ impl LocalAdapter {
             }
             None => (None, None),
         };
+        // Delivery can write to sockets (see `Session::send`), so it happens after the
+        // index lock is released: joins and connects never wait for a fan-out.
+        let mut targets = Vec::new();
+        namespace
+            .index
+            .read()
+            .expect("index lock poisoned")
+            .for_each_target(&request.target, |socket| targets.push(socket.clone()));
         let mut awaited = Vec::new();
         let mut recipients = 0;
-        {
-            let index = namespace.index.read().expect("index lock poisoned");
-            index.for_each_target(&request.target, |socket| {
-                if let Some((id, tx)) = &ack_tx {
-                    socket.expect_ack(*id, tx.clone());
+        for socket in targets {
+            if let Some((id, tx)) = &ack_tx {
+                socket.expect_ack(*id, tx.clone());
+            }
+            if socket.send(&packet) {
+                recipients += 1;
+                if ack_tx.is_some() {
+                    awaited.push(socket);
                 }
-                if socket.send(&packet) {
-                    recipients += 1;
-                    if ack_tx.is_some() {
-                        awaited.push(socket.clone());
-                    }
-                } else if let Some((id, _)) = &ack_tx {
-                    socket.cancel_ack(*id);
-                }
-            });
+            } else if let Some((id, _)) = &ack_tx {
+                socket.cancel_ack(*id);
+            }
         }
         drop(ack_tx);
         let counter = if request.args.attachments.is_empty() {

@@ -7,12 +7,14 @@
 //! from the table and tells the handler exactly once.
 
 mod http;
+mod outbox;
 pub mod packet;
 mod polling;
 pub mod session;
 pub mod sid;
 mod websocket;
 pub mod ws_read;
+mod ws_write;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -146,7 +148,7 @@ impl<H: EngineHandler> Engine<H> {
             self.handler.new_session_data(),
             settings.outbound_queue,
             settings.slow_client_policy,
-            self.metrics.clone(),
+            &self.metrics,
         ));
         self.sessions
             .write()
@@ -181,37 +183,60 @@ impl<H: EngineHandler> Engine<H> {
     /// Runs for the whole life of a session: heartbeats and the connect timeout, then
     /// the clean-up, whatever ended the session.
     async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>) {
-        let settings = self.settings();
-        let interval = Duration::from_millis(settings.ping_interval_ms);
-        let timeout = Duration::from_millis(settings.ping_timeout_ms);
-        let connect_deadline = Instant::now() + Duration::from_millis(settings.connect_timeout_ms);
+        let (interval, timeout, connect_deadline) = {
+            let settings = self.settings();
+            (
+                Duration::from_millis(settings.ping_interval_ms),
+                Duration::from_millis(settings.ping_timeout_ms),
+                Instant::now() + Duration::from_millis(settings.connect_timeout_ms),
+            )
+        };
         let mut connect_checked = false;
         let mut next_ping = Instant::now() + interval;
         let mut pong_deadline: Option<Instant> = None;
-        let ping = Outbound::frame(PING);
+        // One timer, set to the nearest deadline: a session lives long, and every timer
+        // held across the wait adds to its memory.
+        let timer = sleep_until(connect_deadline.min(next_ping));
+        tokio::pin!(timer);
         loop {
+            let heartbeat = pong_deadline.unwrap_or(next_ping);
+            let nearest = if connect_checked {
+                heartbeat
+            } else {
+                heartbeat.min(connect_deadline)
+            };
+            if timer.deadline() != nearest {
+                timer.as_mut().reset(nearest);
+            }
             tokio::select! {
                 biased;
                 _ = session.closed() => break,
-                _ = sleep_until(connect_deadline), if !connect_checked => {
-                    connect_checked = true;
-                    if !session.is_established() {
-                        session.close(CloseReason::ConnectTimeout);
-                    }
-                }
                 _ = session.pong.notified(), if pong_deadline.is_some() => {
                     pong_deadline = None;
                     next_ping = Instant::now() + interval;
                 }
-                _ = sleep_until(pong_deadline.unwrap_or(next_ping)), if pong_deadline.is_some() => {
-                    session.close(CloseReason::PingTimeout);
-                }
-                _ = sleep_until(next_ping), if pong_deadline.is_none() => {
-                    if session.send(ping.clone()).is_ok() {
-                        pong_deadline = Some(Instant::now() + timeout);
-                    } else {
-                        // With the drop policy a full queue keeps the session: try later.
-                        next_ping = Instant::now() + interval;
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if !connect_checked && now >= connect_deadline {
+                        connect_checked = true;
+                        if !session.is_established() {
+                            session.close(CloseReason::ConnectTimeout);
+                        }
+                    }
+                    match pong_deadline {
+                        Some(deadline) if now >= deadline => {
+                            session.close(CloseReason::PingTimeout);
+                        }
+                        None if now >= next_ping => {
+                            if session.send(Outbound::frame(PING)).is_ok() {
+                                pong_deadline = Some(now + timeout);
+                            } else {
+                                // With the drop policy a full queue keeps the session: try
+                                // later.
+                                next_ping = now + interval;
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -52,7 +52,7 @@ pub(super) async fn get<H: EngineHandler>(
     if session.transport() != Transport::Polling {
         return EngineError::BadRequest.response(cors);
     }
-    let Ok(mut outbox) = session.outbox_rx.try_lock() else {
+    let Some(mut outbox) = session.outbox.try_drain() else {
         // A second GET while one waits: the reference server closes the session.
         session.close(CloseReason::TransportError);
         return EngineError::BadRequest.response(cors);
@@ -60,7 +60,10 @@ pub(super) async fn get<H: EngineHandler>(
     let first = tokio::select! {
         biased;
         _ = session.closed() => None,
-        item = outbox.recv() => item,
+        item = outbox.pop() => {
+            session.item_done();
+            Some(item)
+        }
         _ = session.upgrade_wake.notified() => Some(Outbound::frame(NOOP)),
     };
     let Some(first) = first else {
@@ -72,9 +75,12 @@ pub(super) async fn get<H: EngineHandler>(
     // Packets already queued ride along, up to about the client's payload limit.
     let limit = engine.settings().max_payload_bytes as usize;
     while payload.len() < limit {
-        match outbox.try_recv() {
-            Ok(item) => write_item(&item, &mut payload),
-            Err(_) => break,
+        match outbox.try_pop() {
+            Some(item) => {
+                session.item_done();
+                write_item(&item, &mut payload);
+            }
+            None => break,
         }
     }
     drop(outbox);

@@ -1,21 +1,25 @@
 //! One Engine.IO session: its bounded outbox, transport state, heartbeat signals and
 //! the reason it closed.
 //!
-//! The outbox is the only way bytes reach a client. Producers (the Socket.IO layer, the
-//! adapter's fan-out) call [`Session::send`], which never blocks and never locks: a full
-//! queue applies the slow-client policy. Whichever transport currently serves the session
-//! drains the receiving end.
+//! Producers (the Socket.IO layer, the adapter's fan-out) call [`Session::send`], which
+//! never blocks and never locks. On a WebSocket session with nothing queued it writes the
+//! frame to the socket at once (see [`super::ws_write`]); otherwise the item goes to the
+//! bounded outbox, where a full queue applies the slow-client policy, and whichever
+//! transport serves the session drains it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use tokio::sync::{Mutex, Notify, mpsc};
+use prometheus::IntCounter;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::outbox::Outbox;
 use super::packet::Frame;
 use super::sid::Sid;
+use super::ws_write::{Direct, WsOut};
 use crate::config::{SlowClientPolicy, Transport};
 use crate::metrics::Metrics;
 
@@ -125,10 +129,13 @@ pub struct Session<D> {
     pub remote: SocketAddr,
     /// The layer above's state for this session.
     pub data: D,
-    outbox: mpsc::Sender<Outbound>,
-    /// Drained by the transport serving the session. A tokio mutex, because a long-poll
-    /// holds it across its wait; `try_lock` failing is how an overlapping GET is found.
-    pub(super) outbox_rx: Mutex<mpsc::Receiver<Outbound>>,
+    /// Items waiting for the transport.
+    pub(super) outbox: Outbox,
+    /// Items in the outbox or being written by the transport. A direct write happens only
+    /// when this is zero, so it never overtakes a queued item.
+    queued: AtomicUsize,
+    /// The WebSocket's write side, once the session is served over WebSocket.
+    ws: OnceLock<WsOut>,
     transport: AtomicU8,
     pub(super) upgrading: AtomicBool,
     /// Ends a pending long-poll with a noop so the client can finish an upgrade.
@@ -139,7 +146,8 @@ pub struct Session<D> {
     closing: CancellationToken,
     close_reason: OnceLock<CloseReason>,
     policy: SlowClientPolicy,
-    metrics: Metrics,
+    /// `sio_relay_dropped_total{reason="queue_full"}`.
+    dropped_queue_full: IntCounter,
 }
 
 impl<D> Session<D> {
@@ -149,15 +157,15 @@ impl<D> Session<D> {
         data: D,
         queue: usize,
         policy: SlowClientPolicy,
-        metrics: Metrics,
+        metrics: &Metrics,
     ) -> Self {
-        let (outbox, outbox_rx) = mpsc::channel(queue.max(1));
         Session {
             id: Sid::random(),
             remote,
             data,
-            outbox,
-            outbox_rx: Mutex::new(outbox_rx),
+            outbox: Outbox::new(queue),
+            queued: AtomicUsize::new(0),
+            ws: OnceLock::new(),
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
             upgrade_wake: Notify::new(),
@@ -167,30 +175,56 @@ impl<D> Session<D> {
             closing: CancellationToken::new(),
             close_reason: OnceLock::new(),
             policy,
-            metrics,
+            dropped_queue_full: metrics.dropped.with_label_values(&["queue_full"]),
         }
     }
 
-    /// Queues an item for the client without waiting. A full outbox applies the
-    /// slow-client policy: the session is closed (`queue_full`) or the item is dropped.
+    /// Sends an item to the client without waiting: written to the WebSocket at once when
+    /// nothing is queued and the socket takes it, queued otherwise. A full outbox applies
+    /// the slow-client policy: the session is closed (`queue_full`) or the item dropped.
     pub fn send(&self, item: Outbound) -> Result<(), SendError> {
-        match self.outbox.try_send(item) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.is_closed() {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if let Some(ws) = self.ws.get()
+            && self.queued.load(Ordering::SeqCst) == 0
+        {
+            match ws.try_write_now(&item, &self.queued) {
+                Direct::Written => return Ok(()),
+                Direct::Failed => {
+                    self.close(CloseReason::TransportError);
                     return Err(SendError::Closed);
                 }
-                self.metrics
-                    .dropped
-                    .with_label_values(&["queue_full"])
-                    .inc();
-                if self.policy == SlowClientPolicy::Disconnect {
-                    self.close(CloseReason::QueueFull);
-                }
-                Err(SendError::Full)
+                Direct::NotNow => {}
             }
         }
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        if self.outbox.push(item).is_ok() {
+            return Ok(());
+        }
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        self.dropped_queue_full.inc();
+        if self.policy == SlowClientPolicy::Disconnect {
+            self.close(CloseReason::QueueFull);
+        }
+        Err(SendError::Full)
+    }
+
+    /// Tells the session that the transport wrote (or took over) one item it received
+    /// from the outbox.
+    pub(super) fn item_done(&self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// From now on producers may write to this WebSocket directly.
+    pub(super) fn attach_ws(&self, out: WsOut) -> &WsOut {
+        let _ = self.ws.set(out);
+        self.ws.get().expect("just set")
+    }
+
+    /// The count `WsOut` checks before a direct write.
+    pub(super) fn queued(&self) -> &AtomicUsize {
+        &self.queued
     }
 
     /// The transport currently serving the session.
@@ -226,12 +260,15 @@ impl<D> Session<D> {
     /// Takes the next queued item without waiting, when no transport is draining the
     /// session (in-process benchmarks and tests).
     pub fn try_recv(&self) -> Option<Outbound> {
-        self.outbox_rx.try_lock().ok()?.try_recv().ok()
+        let item = self.outbox.try_drain()?.try_pop()?;
+        self.item_done();
+        Some(item)
     }
 
     /// Whether the session has been closed.
     pub fn is_closed(&self) -> bool {
-        self.closing.is_cancelled()
+        // The reason is set before the token is cancelled; reading it is one atomic load.
+        self.close_reason.get().is_some()
     }
 
     /// Why the session closed, once it has.

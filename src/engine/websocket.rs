@@ -1,10 +1,12 @@
 //! The WebSocket transport: new sessions over WebSocket, and the upgrade of a polling
 //! session (probe, noop to the pending poll, upgrade packet).
 //!
-//! fastwebsockets does the upgrade and writes frames; frames are read by our own
+//! fastwebsockets does the HTTP upgrade. After it the connection is taken back from hyper
+//! as the plain `TcpStream` and split: frames are read by our own
 //! [`FrameReader`](super::ws_read::FrameReader), which holds no buffer while the client is
-//! idle. Once the session is served, one task (the upgrade task) both reads and drains
-//! the session's outbox; it stops when the session closes.
+//! idle, and written through [`WsOut`](super::ws_write::WsOut), which lets producers write
+//! to the socket directly. One task per session reads and writes what was queued; it stops
+//! when the session closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,20 +16,21 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
+use fastwebsockets::WebSocket;
 use fastwebsockets::upgrade::IncomingUpgrade;
-use fastwebsockets::{Frame as WsFrame, Payload, Role, WebSocket, WebSocketError, WebSocketWrite};
 use hyper_util::rt::TokioIo;
-use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::http::{Cors, EioQuery, EngineError};
-use super::packet::{Frame, Packet, decode_text};
+use super::packet::{Packet, decode_text};
 use super::ws_read::{FrameReader, Message, ReadError};
+use super::ws_write::WsOut;
 use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
-type Stream = TokioIo<hyper::upgrade::Upgraded>;
-type Reader = FrameReader<ReadHalf<Stream>>;
-type Writer = WebSocketWrite<WriteHalf<Stream>>;
+type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
+type Reader = FrameReader<OwnedReadHalf>;
 
 /// How long a client may take between the probe and the upgrade packet.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,22 +84,38 @@ pub(super) async fn handle<H: EngineHandler>(
                 return;
             }
         };
+        let Some((reader, writer)) = split(ws, &settings) else {
+            if let Some(session) = &existing {
+                session.upgrading.store(false, Ordering::Release);
+            }
+            return;
+        };
         match existing {
-            Some(session) => upgrade_session(engine, settings, session, ws).await,
-            None => new_session(engine, settings, remote, ws).await,
+            Some(session) => upgrade_session(engine, session, reader, writer).await,
+            None => new_session(engine, settings, remote, reader, writer).await,
         }
     });
     response.into_response()
 }
 
-/// Our reader on the read half, fastwebsockets' writer on the write half. Nothing has been
-/// read from `ws` yet, so no bytes are left behind in it.
-fn split(ws: WebSocket<Stream>, settings: &ServerConfig) -> (Reader, Writer) {
-    let (read, write) = tokio::io::split(ws.into_inner());
-    // The read half that comes with the writer is dropped at once, freeing its buffer.
-    let (_, writer) =
-        fastwebsockets::after_handshake_split(tokio::io::empty(), write, Role::Server);
-    (FrameReader::new(read, settings.max_payload_bytes), writer)
+/// Takes the TCP connection back from hyper and splits it. `None` if the client sent
+/// data before the upgrade's answer (RFC 6455 §4.1 forbids it) or the connection is not
+/// a plain TCP stream.
+fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, OwnedWriteHalf)> {
+    let upgraded = ws.into_inner().into_inner();
+    let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => parts,
+        Err(_) => {
+            tracing::error!("WebSocket connection is not a TCP stream");
+            return None;
+        }
+    };
+    if !parts.read_buf.is_empty() {
+        tracing::debug!("client sent data before the WebSocket upgrade completed");
+        return None;
+    }
+    let (read, write) = parts.io.into_inner().into_split();
+    Some((FrameReader::new(read, settings.max_payload_bytes), write))
 }
 
 /// A session that starts on WebSocket: the open packet goes first.
@@ -104,32 +123,29 @@ async fn new_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     settings: Arc<ServerConfig>,
     remote: SocketAddr,
-    ws: WebSocket<Stream>,
+    reader: Reader,
+    writer: OwnedWriteHalf,
 ) {
-    let (reader, mut writer) = split(ws, &settings);
+    let out = WsOut::new(writer, engine.bytes_out.clone());
     let session = engine.open_session(remote, Transport::Websocket, &settings);
     let open = engine.open_packet(&session, &settings);
-    engine.bytes_out.inc_by(open.len() as u64);
-    if writer
-        .write_frame(WsFrame::text(Payload::Borrowed(&open)))
-        .await
-        .is_err()
-    {
+    if out.write_text(&open).await.is_err() {
         session.close(CloseReason::TransportClose);
         return;
     }
-    serve(&engine, &session, reader, writer).await;
+    // A task of its own, so that the long-lived task does not carry this one's state.
+    tokio::spawn(serve(engine, session, reader, out));
 }
 
 /// Takes a polling session over: answers the probe, ends the pending poll, waits for
 /// the upgrade packet, then serves the session.
 async fn upgrade_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
-    settings: Arc<ServerConfig>,
     session: Arc<Session<H::Data>>,
-    ws: WebSocket<Stream>,
+    mut reader: Reader,
+    writer: OwnedWriteHalf,
 ) {
-    let (mut reader, mut writer) = split(ws, &settings);
+    let out = WsOut::new(writer, engine.bytes_out.clone());
     let probed = tokio::time::timeout(UPGRADE_TIMEOUT, async {
         let mut probed = false;
         loop {
@@ -143,11 +159,7 @@ async fn upgrade_session<H: EngineHandler>(
             };
             match decode_text(text) {
                 Ok(Packet::Ping(data)) if &data[..] == b"probe" && !probed => {
-                    if writer
-                        .write_frame(WsFrame::text(Payload::Borrowed(b"3probe")))
-                        .await
-                        .is_err()
-                    {
+                    if out.write_text(b"3probe").await.is_err() {
                         return false;
                     }
                     probed = true;
@@ -170,51 +182,86 @@ async fn upgrade_session<H: EngineHandler>(
     // A poll that arrived after the probe still holds the outbox: end it too.
     session.upgrade_wake.notify_one();
     engine.handler.on_upgrade(&session);
-    serve(&engine, &session, reader, writer).await;
+    tokio::spawn(serve(engine, session, reader, out));
 }
 
-/// Serves the session on the upgrade task: reading and draining the outbox are raced in
-/// one `select!`, which `FrameReader::next_frame` allows (it is cancel safe). One task
+/// What the session's task must write, apart from frames producers wrote directly.
+enum Queued {
+    /// The rest of a direct write the socket took only part of (or a stale wake-up).
+    Rest,
+    /// An item from the outbox.
+    Item(Outbound),
+}
+
+/// Serves the session on a task of its own: reading and writing what was queued are raced
+/// in one `select!`, which `FrameReader::next_frame` allows (it is cancel safe). One task
 /// instead of two keeps an idle session smaller; a write in progress holds up reading.
 async fn serve<H: EngineHandler>(
-    engine: &Arc<Engine<H>>,
-    session: &Arc<Session<H::Data>>,
+    engine: Arc<Engine<H>>,
+    session: Arc<Session<H::Data>>,
     mut reader: Reader,
-    mut writer: Writer,
+    out: WsOut,
 ) {
-    let mut outbox = session.outbox_rx.lock().await;
+    // Only the poll that may still hold the outbox delays this; producers write directly
+    // from the moment the outbox is ours.
+    let mut outbox = session.outbox.drain().await;
+    let out = session.attach_ws(out);
     loop {
-        let result = tokio::select! {
+        let queued = tokio::select! {
             biased;
             _ = session.closed() => break,
-            item = outbox.recv() => {
-                let Some(item) = item else { break };
-                // A client that stops reading blocks the write once the socket buffers
-                // fill: race it against the session's end (queue full, ping timeout), or
-                // the task and its connection would outlive the session.
-                tokio::select! {
-                    biased;
-                    _ = session.closed() => break,
-                    written = write_item(engine, &mut writer, &item) => {
-                        written.map_err(|_| CloseReason::TransportError)
-                    }
+            _ = out.released() => Queued::Rest,
+            item = outbox.pop() => Queued::Item(item),
+            message = reader.next_frame() => match on_message(&engine, &session, message) {
+                Ok(()) => continue,
+                Err(reason) => {
+                    session.close(reason);
+                    break;
                 }
-            }
-            message = reader.next_frame() => on_message(engine, session, message),
+            },
         };
-        if let Err(reason) = result {
-            session.close(reason);
+        // Boxed: the write futures are large, and an idle session should not carry them.
+        let write = Box::pin(async {
+            match queued {
+                Queued::Rest => {
+                    if out.finish_rest().await? {
+                        out.release(session.queued());
+                    }
+                    Ok(())
+                }
+                Queued::Item(item) => write_queued(&session, out, &item).await,
+            }
+        });
+        // A client that stops reading blocks the write once the socket buffers fill: race
+        // it against the session's end (queue full, ping timeout), or the task and its
+        // connection would outlive the session.
+        let written: std::io::Result<()> = tokio::select! {
+            biased;
+            _ = session.closed() => break,
+            written = write => written,
+        };
+        if written.is_err() {
+            session.close(CloseReason::TransportError);
             break;
         }
     }
     drop(outbox);
     // Ends the WebSocket without the Engine.IO close packet: clients see "transport
     // close" and reconnect by themselves.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        writer.write_frame(WsFrame::close(1000, b"")),
-    )
-    .await;
+    out.close();
+}
+
+/// Writes an item taken from the outbox, once no direct write is in progress.
+async fn write_queued<D>(
+    session: &Session<D>,
+    out: &WsOut,
+    item: &Outbound,
+) -> std::io::Result<()> {
+    out.acquire().await?;
+    let written = out.write_item(item).await;
+    session.item_done();
+    out.release(session.queued());
+    written
 }
 
 /// Handles what the client sent; an error is why the session ends.
@@ -243,25 +290,4 @@ fn on_message<H: EngineHandler>(
         Message::Pong(_) => return Ok(()),
     };
     engine.on_packet(session, packet)
-}
-
-async fn write_item<H: EngineHandler>(
-    engine: &Engine<H>,
-    writer: &mut Writer,
-    item: &Outbound,
-) -> Result<(), WebSocketError> {
-    if let Some(data) = item.as_ws_pong() {
-        return writer
-            .write_frame(WsFrame::pong(Payload::Borrowed(data)))
-            .await;
-    }
-    for frame in item.frames() {
-        engine.bytes_out.inc_by(frame.len() as u64);
-        let ws_frame = match frame {
-            Frame::Text(text) => WsFrame::text(Payload::Borrowed(text)),
-            Frame::Binary(bytes) => WsFrame::binary(Payload::Borrowed(bytes)),
-        };
-        writer.write_frame(ws_frame).await?;
-    }
-    Ok(())
 }

@@ -1,0 +1,266 @@
+//! The write side of a WebSocket session: server frames (unmasked, RFC 6455) written
+//! straight to the socket.
+//!
+//! Whoever sends to a session may write its frame to the socket at once, from its own
+//! task ([`WsOut::try_write_now`]): a unicast push or a fan-out then costs one `writev`
+//! per recipient and no task wake-up. That is allowed only while nothing is queued for
+//! the session and nobody else is writing, so frames never overtake each other or
+//! interleave; otherwise the item goes to the session's outbox and the session's own task
+//! writes it ([`WsOut::acquire`], [`WsOut::write_frame`]).
+//!
+//! One flag, `writing`, says who may write. It is taken with a compare-and-swap and never
+//! waited on by producers: a producer that finds it taken queues instead. When the socket
+//! takes only part of a direct write, the producer keeps the flag and leaves the rest to
+//! the session's task, which writes it before anything else.
+
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use prometheus::IntCounter;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
+
+use super::packet::Frame;
+use super::session::Outbound;
+
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PONG: u8 = 0xA;
+
+/// The longest server frame header: 2 bytes and a 64-bit length (no mask).
+const MAX_HEADER: usize = 10;
+
+/// A frame header for a final frame of `opcode` carrying `len` bytes.
+fn header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut header = [0; MAX_HEADER];
+    header[0] = 0x80 | opcode;
+    let used = if len < 126 {
+        header[1] = len as u8;
+        2
+    } else if let Ok(len) = u16::try_from(len) {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&len.to_be_bytes());
+        4
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (header, used)
+}
+
+/// The WebSocket frames an item puts on the wire: opcode and payload of each.
+pub(super) fn wire_frames(item: &Outbound) -> impl Iterator<Item = (u8, &[u8])> {
+    let pong = item.as_ws_pong().map(|data| (OP_PONG, &data[..]));
+    let frames = item.frames().iter().map(|frame| match frame {
+        Frame::Text(text) => (OP_TEXT, &text[..]),
+        Frame::Binary(bytes) => (OP_BINARY, &bytes[..]),
+    });
+    pong.into_iter().chain(frames)
+}
+
+/// What [`WsOut::try_write_now`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Direct {
+    /// The item is on its way (written, or its rest left to the session's task).
+    Written,
+    /// Not written: queue it.
+    NotNow,
+    /// The connection failed.
+    Failed,
+}
+
+/// The socket's write half, shared by the session's task and everyone who sends to the
+/// session.
+pub(super) struct WsOut {
+    half: OwnedWriteHalf,
+    /// Held by whoever is writing to the socket; see the module documentation.
+    writing: AtomicBool,
+    /// Wakes the session's task: a direct write ended while items wait, or left a rest.
+    released: Notify,
+    /// The unwritten end of a direct write the socket took only part of. Set, with
+    /// `writing` still held, only on that rare path; the session's task takes it.
+    rest: Mutex<Option<Bytes>>,
+    bytes_out: IntCounter,
+}
+
+impl WsOut {
+    pub(super) fn new(half: OwnedWriteHalf, bytes_out: IntCounter) -> Self {
+        WsOut {
+            half,
+            writing: AtomicBool::new(false),
+            released: Notify::new(),
+            rest: Mutex::new(None),
+            bytes_out,
+        }
+    }
+
+    /// Writes a one-frame item now, from the caller's task, if nothing is queued
+    /// (`queued` is the session's count of items not yet written) and nobody is writing.
+    /// Never waits.
+    pub(super) fn try_write_now(&self, item: &Outbound, queued: &AtomicUsize) -> Direct {
+        let mut frames = wire_frames(item);
+        let (Some((opcode, payload)), None) = (frames.next(), frames.next()) else {
+            return Direct::NotNow;
+        };
+        if !self.try_take() {
+            return Direct::NotNow;
+        }
+        // Checked again with the flag held: an item queued before we took it goes first.
+        if queued.load(Ordering::SeqCst) > 0 {
+            self.release(queued);
+            return Direct::NotNow;
+        }
+        let (header, used) = header(opcode, payload.len());
+        let slices = [IoSlice::new(&header[..used]), IoSlice::new(payload)];
+        match self.half.try_write_vectored(&slices) {
+            Ok(n) if n == used + payload.len() => {
+                self.bytes_out.inc_by(payload.len() as u64);
+                self.release(queued);
+                Direct::Written
+            }
+            Ok(n) => {
+                // Keep the flag: the rest must go out before anything else.
+                let mut rest = Vec::with_capacity(used + payload.len() - n);
+                if n < used {
+                    rest.extend_from_slice(&header[n..used]);
+                    rest.extend_from_slice(payload);
+                } else {
+                    rest.extend_from_slice(&payload[n - used..]);
+                }
+                *self.rest.lock().expect("rest lock poisoned") = Some(rest.into());
+                self.bytes_out.inc_by(payload.len() as u64);
+                self.released.notify_one();
+                Direct::Written
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                self.release(queued);
+                Direct::NotNow
+            }
+            Err(_) => {
+                self.release(queued);
+                Direct::Failed
+            }
+        }
+    }
+
+    fn try_take(&self) -> bool {
+        self.writing
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Gives up the right to write; wakes the session's task if items wait for it.
+    pub(super) fn release(&self, queued: &AtomicUsize) {
+        self.writing.store(false, Ordering::SeqCst);
+        if queued.load(Ordering::SeqCst) > 0 {
+            self.released.notify_one();
+        }
+    }
+
+    /// Takes the right to write for the session's task, waiting for a direct write in
+    /// progress; first writes the rest a partial direct write left.
+    ///
+    /// # Cancel safety
+    /// Cancel safe only in that nothing is lost while waiting; a rest being written may be
+    /// cut short, which only happens when the session ends.
+    pub(super) async fn acquire(&self) -> io::Result<()> {
+        loop {
+            if self.try_take() {
+                return Ok(());
+            }
+            if self.finish_rest().await? {
+                return Ok(());
+            }
+            self.released.notified().await;
+        }
+    }
+
+    /// Waits until a direct write leaves a rest for the session's task (or a stale
+    /// wake-up arrives).
+    pub(super) async fn released(&self) {
+        self.released.notified().await
+    }
+
+    /// Writes the rest of a partial direct write, if one is waiting; `true` if it did,
+    /// in which case the caller holds the right to write.
+    pub(super) async fn finish_rest(&self) -> io::Result<bool> {
+        let rest = self.rest.lock().expect("rest lock poisoned").take();
+        match rest {
+            Some(rest) => self.write_all(&rest, &[]).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Writes every frame of `item`; the caller holds the right to write.
+    pub(super) async fn write_item(&self, item: &Outbound) -> io::Result<()> {
+        for (opcode, payload) in wire_frames(item) {
+            self.write_frame(opcode, payload).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes one text frame; the caller holds the right to write (or nobody else can
+    /// write yet).
+    pub(super) async fn write_text(&self, text: &[u8]) -> io::Result<()> {
+        self.write_frame(OP_TEXT, text).await
+    }
+
+    async fn write_frame(&self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+        let (header, used) = header(opcode, payload.len());
+        self.write_all(&header[..used], payload).await?;
+        if opcode != OP_PONG {
+            self.bytes_out.inc_by(payload.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Writes `first` then `second`, in as few system calls as the socket allows.
+    async fn write_all(&self, mut first: &[u8], mut second: &[u8]) -> io::Result<()> {
+        while !first.is_empty() || !second.is_empty() {
+            self.half.writable().await?;
+            let slices = [IoSlice::new(first), IoSlice::new(second)];
+            match self.half.try_write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) if n < first.len() => first = &first[n..],
+                Ok(n) => {
+                    second = &second[n - first.len()..];
+                    first = &[];
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection: a Close frame (1000) if it can be written at once, then a
+    /// shutdown of both directions. Direct writes fail from then on.
+    pub(super) fn close(&self) {
+        if self.try_take() {
+            let frame = [0x80 | OP_CLOSE, 2, 0x03, 0xE8];
+            let _ = self.half.try_write(&frame);
+        }
+        let _ = socket2::SockRef::from(self.half.as_ref()).shutdown(Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_use_the_shortest_length_encoding() {
+        assert_eq!(header(OP_TEXT, 5).0[..2], [0x81, 5]);
+        assert_eq!(header(OP_TEXT, 125).1, 2);
+        let (h, used) = header(OP_BINARY, 126);
+        assert_eq!((&h[..used], used), (&[0x82, 126, 0, 126][..], 4));
+        let (h, used) = header(OP_TEXT, 65_536);
+        assert_eq!(used, 10);
+        assert_eq!(h[..10], [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+}
