@@ -6,6 +6,7 @@
 
 mod admin;
 mod client;
+mod floor;
 mod report;
 mod stats;
 
@@ -45,6 +46,13 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// The kernel's share: CPU per delivery, per push and per connect of an ideal server that
+    /// does no user-space work, for the same socket traffic as the scenarios (run as a child
+    /// process of this tool, on loopback).
+    Floor(floor::FloorArgs),
+    /// The ideal server of `floor` (started by `floor` itself).
+    #[command(hide = true)]
+    FloorServer(floor::ServerArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -778,15 +786,26 @@ async fn run_all(args: RunArgs) -> Result<(), String> {
 
 fn main() {
     let cli = Cli::parse();
-    if let Some(Cmd::Report { files }) = cli.cmd {
-        match report::markdown(&files) {
-            Ok(s) => print!("{s}"),
-            Err(e) => {
-                eprintln!("sio-relay-load: {e}");
+    match cli.cmd {
+        Some(Cmd::Report { files }) => {
+            match report::markdown(&files) {
+                Ok(s) => print!("{s}"),
+                Err(e) => {
+                    eprintln!("sio-relay-load: {e}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        Some(Cmd::Floor(args)) => std::process::exit(floor::run(args)),
+        Some(Cmd::FloorServer(args)) => {
+            if let Err(e) = floor::serve(args) {
+                eprintln!("sio-relay-load floor-server: {e}");
                 std::process::exit(1);
             }
+            return;
         }
-        return;
+        None => {}
     }
     let args = cli.run;
     let rt = if args.threads <= 1 {
