@@ -179,6 +179,10 @@ struct RunArgs {
     /// Extra bytes in each event's data.
     #[arg(long, default_value_t = 0)]
     padding: usize,
+    /// Pushes per admin request: with N > 1 each `POST /v1/emit` carries a JSON array of N
+    /// pushes, sent when the last of them is due (the server must accept batches).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: u64,
     /// Event name of the pushes.
     #[arg(long, default_value = "m")]
     event: String,
@@ -222,6 +226,9 @@ pub struct Row {
     pub unix_time: u64,
     pub clients: usize,
     pub connected: usize,
+    /// Pushes per admin request (`--batch`).
+    #[serde(default = "one")]
+    pub batch: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rooms: Option<usize>,
     /// Pushes per second asked for / achieved.
@@ -285,6 +292,10 @@ pub struct Row {
     pub note: Option<String>,
 }
 
+fn one() -> u64 {
+    1
+}
+
 fn loopback_addr(url: &str, what: &str) -> Result<(SocketAddr, String), String> {
     let rest = url
         .strip_prefix("http://")
@@ -345,6 +356,7 @@ impl Ctx {
                 .unwrap_or(0),
             clients,
             connected,
+            batch: self.args.batch,
             ..Row::default()
         }
     }
@@ -408,6 +420,7 @@ impl Ctx {
             seq_base,
             event: self.args.event.clone(),
             padding: self.args.padding,
+            batch: self.args.batch,
             next: Default::default(),
         });
         let handles: Vec<_> = conns
@@ -721,6 +734,9 @@ impl Ctx {
             self.printed_header = true;
         }
         println!("{}", report::table_row(row));
+        if row.batch > 1 && row.pushes.is_some() {
+            println!("    note: {} pushes per request (--batch)", row.batch);
+        }
         if let Some(note) = &row.note {
             println!("    note: {note}");
         }
