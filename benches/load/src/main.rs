@@ -6,6 +6,7 @@
 
 mod admin;
 mod client;
+mod floor;
 mod report;
 mod stats;
 
@@ -45,6 +46,13 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// The kernel's share: CPU per delivery, per push and per connect of an ideal server that
+    /// does no user-space work, for the same socket traffic as the scenarios (run as a child
+    /// process of this tool, on loopback).
+    Floor(floor::FloorArgs),
+    /// The ideal server of `floor` (started by `floor` itself).
+    #[command(hide = true)]
+    FloorServer(floor::ServerArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -171,6 +179,10 @@ struct RunArgs {
     /// Extra bytes in each event's data.
     #[arg(long, default_value_t = 0)]
     padding: usize,
+    /// Pushes per admin request: with N > 1 each `POST /v1/emit` carries a JSON array of N
+    /// pushes, sent when the last of them is due (the server must accept batches).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: u64,
     /// Event name of the pushes.
     #[arg(long, default_value = "m")]
     event: String,
@@ -214,6 +226,9 @@ pub struct Row {
     pub unix_time: u64,
     pub clients: usize,
     pub connected: usize,
+    /// Pushes per admin request (`--batch`).
+    #[serde(default = "one")]
+    pub batch: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rooms: Option<usize>,
     /// Pushes per second asked for / achieved.
@@ -277,6 +292,10 @@ pub struct Row {
     pub note: Option<String>,
 }
 
+fn one() -> u64 {
+    1
+}
+
 fn loopback_addr(url: &str, what: &str) -> Result<(SocketAddr, String), String> {
     let rest = url
         .strip_prefix("http://")
@@ -337,6 +356,7 @@ impl Ctx {
                 .unwrap_or(0),
             clients,
             connected,
+            batch: self.args.batch,
             ..Row::default()
         }
     }
@@ -400,6 +420,7 @@ impl Ctx {
             seq_base,
             event: self.args.event.clone(),
             padding: self.args.padding,
+            batch: self.args.batch,
             next: Default::default(),
         });
         let handles: Vec<_> = conns
@@ -713,6 +734,9 @@ impl Ctx {
             self.printed_header = true;
         }
         println!("{}", report::table_row(row));
+        if row.batch > 1 && row.pushes.is_some() {
+            println!("    note: {} pushes per request (--batch)", row.batch);
+        }
         if let Some(note) = &row.note {
             println!("    note: {note}");
         }
@@ -778,15 +802,26 @@ async fn run_all(args: RunArgs) -> Result<(), String> {
 
 fn main() {
     let cli = Cli::parse();
-    if let Some(Cmd::Report { files }) = cli.cmd {
-        match report::markdown(&files) {
-            Ok(s) => print!("{s}"),
-            Err(e) => {
-                eprintln!("sio-relay-load: {e}");
+    match cli.cmd {
+        Some(Cmd::Report { files }) => {
+            match report::markdown(&files) {
+                Ok(s) => print!("{s}"),
+                Err(e) => {
+                    eprintln!("sio-relay-load: {e}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        Some(Cmd::Floor(args)) => std::process::exit(floor::run(args)),
+        Some(Cmd::FloorServer(args)) => {
+            if let Err(e) = floor::serve(args) {
+                eprintln!("sio-relay-load floor-server: {e}");
                 std::process::exit(1);
             }
+            return;
         }
-        return;
+        None => {}
     }
     let args = cli.run;
     let rt = if args.threads <= 1 {
