@@ -252,6 +252,60 @@ impl WsOut {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    fn text(data: Vec<u8>) -> Outbound {
+        Outbound::frame(Frame::Text(Bytes::from(data)))
+    }
+
+    /// A direct write the socket takes only part of leaves the rest to the session's
+    /// task, and nothing overtakes it: the client reads the whole first frame, then the
+    /// next one.
+    #[tokio::test]
+    async fn a_partial_direct_write_is_finished_first() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let out = WsOut::new(write, IntCounter::new("bytes", "bytes").unwrap());
+        let queued = AtomicUsize::new(0);
+
+        // Far more than the socket buffers hold while the client reads nothing.
+        let big = vec![b'a'; 8 << 20];
+        assert_eq!(
+            out.try_write_now(&text(big.clone()), &queued),
+            Direct::Written
+        );
+        assert!(
+            out.rest.lock().unwrap().is_some(),
+            "the socket took only part"
+        );
+        // The flag is still held: the next item must be queued.
+        assert_eq!(
+            out.try_write_now(&text(b"next".to_vec()), &queued),
+            Direct::NotNow
+        );
+        queued.fetch_add(1, Ordering::SeqCst);
+
+        let reader = tokio::spawn(async move {
+            let mut received = vec![0; 10 + big.len() + 2 + 4];
+            client.read_exact(&mut received).await.unwrap();
+            received
+        });
+        // What the session's task does with the queued item.
+        out.acquire().await.unwrap();
+        out.write_item(&text(b"next".to_vec())).await.unwrap();
+        queued.fetch_sub(1, Ordering::SeqCst);
+        out.release(&queued);
+
+        let received = reader.await.unwrap();
+        assert_eq!(received[..2], [0x81, 127]);
+        assert!(received[10..10 + (8 << 20)].iter().all(|&b| b == b'a'));
+        assert_eq!(received[10 + (8 << 20)..], *b"\x81\x04next");
+    }
 
     #[test]
     fn headers_use_the_shortest_length_encoding() {
