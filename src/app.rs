@@ -6,15 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
 use axum::serve::ListenerExt;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
@@ -98,55 +93,6 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
     })
 }
 
-/// Serves the Socket.IO listener over HTTP/1.1 with hyper directly, rather than through
-/// `axum::serve`, so that a WebSocket upgrade hands back the plain `TcpStream`
-/// (`axum::serve` wraps each connection in a private type first). Socket.IO clients speak
-/// HTTP/1.1. On `stop` it stops accepting, lets each connection finish the request in
-/// progress, and returns once they are done.
-fn serve_http1(listener: TcpListener, router: Router, stop: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let connections = TaskTracker::new();
-        loop {
-            let accepted = tokio::select! {
-                _ = stop.cancelled() => break,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, remote) = match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors, mostly: wait rather than spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            // Without TCP_NODELAY small frames wait for delayed ACKs (up to 40 ms stalls).
-            let _ = stream.set_nodelay(true);
-            let router = router.clone();
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(remote));
-                router.clone().oneshot(request)
-            });
-            let stop = stop.clone();
-            connections.spawn(async move {
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                let mut connection = std::pin::pin!(connection);
-                tokio::select! {
-                    _ = connection.as_mut() => {}
-                    _ = stop.cancelled() => {
-                        connection.as_mut().graceful_shutdown();
-                        let _ = connection.await;
-                    }
-                }
-            });
-        }
-        connections.close();
-        connections.wait().await;
-    })
-}
-
 /// The adapter `[cluster]` asks for: memory, or a Redis cluster member.
 #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
 fn adapter(
@@ -202,11 +148,7 @@ impl Relay {
         let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin);
         let admin = crate::admin::router(admin_state.clone());
         let servers = vec![
-            serve_http1(
-                socketio_listener,
-                crate::engine::router(engine.clone()),
-                stop_accepting.clone(),
-            ),
+            crate::engine::serve(engine.clone(), socketio_listener, stop_accepting.clone()),
             serve(admin_listener, admin, stop_accepting.clone()),
         ];
         tracing::info!(%socketio_addr, path = %config.server.path, "Socket.IO listening");

@@ -89,7 +89,7 @@ impl Cors {
 }
 
 /// Whether a browser `Origin` may connect: no header (not a browser) always may.
-fn origin_allowed(settings: &ServerConfig, origin: Option<&HeaderValue>) -> bool {
+pub(super) fn origin_allowed(settings: &ServerConfig, origin: Option<&HeaderValue>) -> bool {
     let Some(origin) = origin else {
         return true;
     };
@@ -111,7 +111,7 @@ pub(super) struct EioQuery {
 }
 
 impl EioQuery {
-    fn parse(query: Option<&str>) -> Self {
+    pub(super) fn parse(query: Option<&str>) -> Self {
         let mut parsed = EioQuery::default();
         for (key, value) in form_urlencoded(query.unwrap_or("")) {
             match key.as_str() {

@@ -7,6 +7,7 @@
 //! from the table and tells the handler exactly once.
 
 mod http;
+mod listener;
 mod outbox;
 pub mod packet;
 mod polling;
@@ -26,6 +27,7 @@ use prometheus::IntCounter;
 use tokio::time::{Instant, sleep_until};
 
 pub use self::http::router;
+pub use self::listener::serve;
 use self::packet::{PING, Packet};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;

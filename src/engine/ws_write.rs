@@ -210,6 +210,17 @@ impl WsOut {
         self.write_frame(OP_TEXT, text).await
     }
 
+    /// Writes `preamble` and a text frame in one go; nobody else can write yet.
+    pub(super) async fn write_text_after(&self, preamble: &[u8], text: &[u8]) -> io::Result<()> {
+        let (header, used) = header(OP_TEXT, text.len());
+        let mut first = Vec::with_capacity(preamble.len() + used);
+        first.extend_from_slice(preamble);
+        first.extend_from_slice(&header[..used]);
+        self.write_all(&first, text).await?;
+        self.bytes_out.inc_by(text.len() as u64);
+        Ok(())
+    }
+
     async fn write_frame(&self, opcode: u8, payload: &[u8]) -> io::Result<()> {
         let (header, used) = header(opcode, payload.len());
         self.write_all(&header[..used], payload).await?;
