@@ -1,7 +1,8 @@
 //! The WebSocket transport: new sessions over WebSocket, and the upgrade of a polling
 //! session (probe, noop to the pending poll, upgrade packet).
 //!
-//! fastwebsockets does the HTTP upgrade. After it the connection is taken back from hyper
+//! fastwebsockets does the HTTP upgrade that comes through the router (the listener
+//! answers the usual one itself, see [`listener`](super::listener)). After it the connection is taken back from hyper
 //! as the plain `TcpStream` and split: frames are read by our own
 //! [`FrameReader`](super::ws_read::FrameReader), which holds no buffer while the client is
 //! idle, and written through [`WsOut`](super::ws_write::WsOut), which lets producers write
@@ -22,13 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use axum::http::HeaderValue;
-use base64::Engine as _;
-use sha1::{Digest, Sha1};
-use tokio::io::AsyncReadExt;
-use tokio_util::sync::CancellationToken;
-
-use super::http::{Cors, EioQuery, EngineError, origin_allowed};
+use super::http::{Cors, EioQuery, EngineError};
 use super::packet::{Packet, decode_text};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
@@ -36,7 +31,7 @@ use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
-type Reader = FrameReader<OwnedReadHalf>;
+pub(super) type Reader = FrameReader<OwnedReadHalf>;
 
 /// How long a client may take between the probe and the upgrade packet.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,120 +99,6 @@ pub(super) async fn handle<H: EngineHandler>(
     response.into_response()
 }
 
-/// The most headers a direct upgrade request may carry; more go to hyper.
-const MAX_DIRECT_HEADERS: usize = 32;
-
-/// The most bytes of a first request looked at for a direct upgrade.
-const MAX_DIRECT_REQUEST: usize = 4096;
-
-/// Opens a WebSocket session without hyper when the connection's first request asks for
-/// one and passes every check hyper's path would make: `GET` on the engine's path with
-/// `EIO=4&transport=websocket` and no sid, an upgrade to `websocket` with version 13 and a
-/// key, an allowed `Origin`. The 101 answer and the open packet then go out in one write.
-/// Returns the connection untouched (nothing read from it) for hyper otherwise; `None`
-/// when it was taken, or closed (or `stop` came) before the client sent anything.
-pub(super) async fn open_directly<H: EngineHandler>(
-    engine: &Arc<Engine<H>>,
-    mut stream: TcpStream,
-    remote: SocketAddr,
-    stop: &CancellationToken,
-) -> Option<TcpStream> {
-    let mut first = vec![0; MAX_DIRECT_REQUEST];
-    let peeked = tokio::select! {
-        _ = stop.cancelled() => return None,
-        peeked = stream.peek(&mut first) => peeked,
-    };
-    let peeked = match peeked {
-        Ok(0) | Err(_) => return None,
-        Ok(peeked) => peeked,
-    };
-    let settings = engine.settings();
-    let Some((length, accept)) = direct_upgrade(&first[..peeked], &settings) else {
-        return Some(stream);
-    };
-    // The request is all in the socket's buffer: this read takes it at once.
-    if stream.read_exact(&mut first[..length]).await.is_err() {
-        return None;
-    }
-    drop(first);
-    let answer = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
-         sec-websocket-accept: {accept}\r\n\r\n"
-    );
-    let (read, write) = stream.into_split();
-    let reader = FrameReader::new(read, settings.max_payload_bytes);
-    new_session(
-        engine.clone(),
-        settings,
-        remote,
-        reader,
-        write,
-        answer.as_bytes(),
-    )
-    .await;
-    None
-}
-
-/// The request's length and the `Sec-WebSocket-Accept` value, when `bytes` hold a whole
-/// request that opens a WebSocket session and passes the checks of [`open_directly`].
-fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, String)> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_DIRECT_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(length) = request.parse(bytes).ok()? else {
-        return None;
-    };
-    if request.method != Some("GET") || request.version != Some(1) {
-        return None;
-    }
-    let (path, query) = request.path?.split_once('?')?;
-    if path != settings.path && path != settings.path.trim_end_matches('/') {
-        return None;
-    }
-    let query = EioQuery::parse(Some(query));
-    if query.eio.as_deref() != Some("4")
-        || query.transport.as_deref() != Some("websocket")
-        || query.sid.is_some()
-        || !settings.transports.contains(&Transport::Websocket)
-    {
-        return None;
-    }
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    };
-    let has_token = |name: &str, token: &str| {
-        header(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    };
-    if !has_token("connection", "upgrade")
-        || !has_token("upgrade", "websocket")
-        || header("sec-websocket-version") != Some(b"13")
-    {
-        return None;
-    }
-    let key = header("sec-websocket-key")?;
-    let origin = match header("origin") {
-        Some(value) => Some(HeaderValue::from_bytes(value).ok()?),
-        None => None,
-    };
-    if !origin_allowed(settings, origin.as_ref()) {
-        return None;
-    }
-    Some((length, accept_key(key)))
-}
-
-/// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
-fn accept_key(key: &[u8]) -> String {
-    let mut sha1 = Sha1::new();
-    sha1.update(key);
-    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
-}
-
 /// Takes the TCP connection back from hyper and splits it. `None` if the client sent
 /// data before the upgrade's answer (RFC 6455 §4.1 forbids it) or the connection is not
 /// a plain TCP stream.
@@ -240,7 +121,7 @@ fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, OwnedWriteHal
 
 /// A session that starts on WebSocket: the open packet goes first, right after
 /// `preamble` (the upgrade's answer, when it is not hyper that sends it).
-async fn new_session<H: EngineHandler>(
+pub(super) async fn new_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     settings: Arc<ServerConfig>,
     remote: SocketAddr,
@@ -412,60 +293,4 @@ fn on_message<H: EngineHandler>(
         Message::Pong(_) => return Ok(()),
     };
     engine.on_packet(session, packet)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const REQUEST: &str = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n\
-        Host: localhost:3000\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-
-    fn settings(origins: &[&str]) -> ServerConfig {
-        ServerConfig {
-            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
-            ..ServerConfig::default()
-        }
-    }
-
-    #[test]
-    fn a_plain_websocket_open_is_taken_with_the_rfc_accept_key() {
-        let (length, accept) = direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
-        assert_eq!(length, REQUEST.len());
-        // RFC 6455 §1.3's example.
-        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        let with_frame = format!("{REQUEST}\u{81}\u{2}40");
-        assert_eq!(
-            direct_upgrade(with_frame.as_bytes(), &settings(&["*"])).map(|(n, _)| n),
-            Some(REQUEST.len())
-        );
-    }
-
-    #[test]
-    fn everything_else_is_left_to_hyper() {
-        let all = settings(&["*"]);
-        let variants = [
-            REQUEST.replace("EIO=4", "EIO=3"),
-            REQUEST.replace("transport=websocket", "transport=polling"),
-            REQUEST.replace("transport=websocket", "transport=websocket&sid=abc"),
-            REQUEST.replace("/socket.io/", "/other/"),
-            REQUEST.replace("GET", "POST"),
-            REQUEST.replace("Version: 13", "Version: 8"),
-            REQUEST.replace("Upgrade: websocket", "Upgrade: h2c"),
-            REQUEST.replace("Connection: Upgrade", "Connection: keep-alive"),
-            REQUEST.replace("Sec-WebSocket-Key", "X-Key"),
-            REQUEST[..REQUEST.len() - 2].to_string(),
-        ];
-        for request in &variants {
-            assert!(
-                direct_upgrade(request.as_bytes(), &all).is_none(),
-                "{request}"
-            );
-        }
-        let from_browser = REQUEST.replace("Host:", "Origin: https://evil.example\r\nHost:");
-        let only_ours = settings(&["https://app.example"]);
-        assert!(direct_upgrade(from_browser.as_bytes(), &only_ours).is_none());
-        assert!(direct_upgrade(from_browser.as_bytes(), &all).is_some());
-    }
 }
