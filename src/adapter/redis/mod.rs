@@ -7,6 +7,9 @@
 //! - `inbound` applies what other nodes publish to this node through [`LocalOps`].
 //! - [`RedisCluster`] (this module) runs operations cluster-wide: it publishes, applies
 //!   locally, and collects other nodes' answers, bounded by the request timeout.
+//! - `outbound` owns what this node sends to Redis: publishes, subscriber counts,
+//!   on-demand namespace subscriptions and the responses it owes other nodes.
+//! - `requests` owns this node's requests waiting for answers, and collects the answers.
 //!
 //! How many nodes answer is learnt the Node way, from `PUBSUB NUMSUB` of the namespace's
 //! request channel. Node servers do not answer broadcasts, joins, leaves or disconnects;
@@ -17,6 +20,8 @@
 mod conn;
 mod inbound;
 mod local_ops;
+mod outbound;
+mod requests;
 pub mod wire;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -29,11 +34,12 @@ use tokio_util::sync::CancellationToken;
 pub use local_ops::{BoxFuture, LocalOps};
 
 use self::conn::Connections;
+use self::outbound::send_responses;
+use self::requests::{collect_acks, merge_acks, random_id};
 use self::wire::node::{Broadcast, RemoteSocket, Request, RequestKind, Response};
 use self::wire::{BroadcastOpts, Channels, EventPacket, Flags, Selector};
 use super::{
-    AckReply, AdapterError, Applied, EmitOutcome, EmitRequest, Listing, RoomInfo, SocketInfo,
-    Target,
+    AdapterError, Applied, EmitOutcome, EmitRequest, Listing, RoomInfo, SocketInfo, Target,
 };
 use crate::config::{ClusterConfig, Transport};
 use crate::metrics::Metrics;
@@ -111,30 +117,6 @@ struct Inner {
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
     readiness: watch::Receiver<Readiness>,
     metrics: Metrics,
-}
-
-/// Removes a pending request when its caller is done (or dropped).
-struct PendingGuard<'a> {
-    inner: &'a Inner,
-    id: String,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.inner
-            .pending
-            .lock()
-            .expect("pending lock poisoned")
-            .remove(&self.id);
-    }
-}
-
-/// A random id of `len` characters from `[A-Za-z0-9]`, like Node's `uid2`.
-fn random_id(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 impl RedisCluster {
@@ -450,385 +432,6 @@ impl Kind {
             Kind::Python => "python",
         }
     }
-}
-
-impl Inner {
-    /// Counts one cluster-wide operation (`Ok(partial)`, or refused) and its duration.
-    fn observe(&self, kind: &'static str, started: Instant, outcome: Result<bool, &AdapterError>) {
-        let outcome = match outcome {
-            Ok(false) => "complete",
-            Ok(true) => "partial",
-            Err(_) => "unavailable",
-        };
-        self.metrics
-            .cluster_requests
-            .with_label_values(&[kind, outcome])
-            .inc();
-        if outcome != "unavailable" {
-            self.metrics
-                .cluster_request_duration
-                .with_label_values(&[kind])
-                .observe(started.elapsed().as_secs_f64());
-        }
-    }
-
-    fn count_message(&self, direction: &'static str, kind: Kind) {
-        self.metrics
-            .cluster_messages
-            .with_label_values(&[direction, kind.as_str()])
-            .inc();
-    }
-
-    fn check_up(&self) -> Result<(), AdapterError> {
-        match &*self.readiness.borrow() {
-            Readiness::Up => Ok(()),
-            Readiness::Down(reason) => Err(AdapterError::ClusterUnavailable(reason.clone())),
-        }
-    }
-
-    /// Subscribes `nsp` if it is not yet, waiting for Redis to confirm: the node counts
-    /// itself in `NUMSUB` only once subscribed. A namespace that the namespace hook asked
-    /// for a moment ago is waited for too.
-    async fn ensure_namespace(&self, nsp: &str) -> Result<(), AdapterError> {
-        self.check_up()?;
-        if self.conns.is_subscribed(nsp) {
-            return Ok(());
-        }
-        self.conns
-            .namespaces
-            .lock()
-            .expect("namespaces lock poisoned")
-            .insert(nsp.to_owned());
-        // Subscribing twice is harmless: Redis keeps one subscription per channel.
-        let (done, confirmed) = oneshot::channel();
-        let _ = self.subscribe_tx.send((nsp.to_owned(), done));
-        match tokio::time::timeout(self.request_timeout, confirmed).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(AdapterError::ClusterUnavailable("cannot subscribe".into())),
-        }
-    }
-
-    async fn publish(
-        &self,
-        channel: &str,
-        kind: Kind,
-        payload: Vec<u8>,
-    ) -> Result<(), AdapterError> {
-        let mut publisher = self
-            .conns
-            .publisher()
-            .ok_or_else(|| AdapterError::ClusterUnavailable("not connected to Redis".into()))?;
-        redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async::<i64>(&mut publisher)
-            .await
-            .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
-        self.count_message("out", kind);
-        Ok(())
-    }
-
-    /// `PUBSUB NUMSUB count_channel` and `PUBLISH channel payload` in one round trip (a
-    /// pipeline: Redis runs them back to back); the subscriber count.
-    async fn count_and_publish(
-        &self,
-        count_channel: &str,
-        channel: &str,
-        payload: Vec<u8>,
-    ) -> Result<usize, AdapterError> {
-        self.check_up()?;
-        let mut publisher = self
-            .conns
-            .publisher()
-            .ok_or_else(|| AdapterError::ClusterUnavailable("not connected to Redis".into()))?;
-        let (counts, _receivers): (Vec<(String, usize)>, i64) = redis::pipe()
-            .cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(count_channel)
-            .cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async(&mut publisher)
-            .await
-            .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
-        self.count_message("out", Kind::Broadcast);
-        Ok(counts.first().map_or(0, |(_, n)| *n))
-    }
-
-    /// Subscriber counts of `channels`.
-    async fn numsub<const N: usize>(
-        &self,
-        channels: [String; N],
-    ) -> Result<[usize; N], AdapterError> {
-        self.check_up()?;
-        let mut publisher = self
-            .conns
-            .publisher()
-            .ok_or_else(|| AdapterError::ClusterUnavailable("not connected to Redis".into()))?;
-        let reply: Vec<(String, usize)> = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(&channels[..])
-            .query_async(&mut publisher)
-            .await
-            .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
-        let mut counts = [0; N];
-        for (count, (_, n)) in counts.iter_mut().zip(reply) {
-            *count = n;
-        }
-        Ok(counts)
-    }
-
-    fn register(&self) -> (String, mpsc::UnboundedReceiver<Response>, PendingGuard<'_>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut pending = self.pending.lock().expect("pending lock poisoned");
-        let id = loop {
-            let id = random_id(wire::node::REQUEST_ID_LEN);
-            if !pending.contains_key(&id) {
-                break id;
-            }
-        };
-        pending.insert(id.clone(), tx);
-        let guard = PendingGuard {
-            inner: self,
-            id: id.clone(),
-        };
-        (id, rx, guard)
-    }
-
-    fn is_pending(&self, id: &str) -> bool {
-        self.pending
-            .lock()
-            .expect("pending lock poisoned")
-            .contains_key(id)
-    }
-
-    /// Hands a response to the request waiting for it, if any.
-    fn deliver(&self, response: Response) {
-        let pending = self.pending.lock().expect("pending lock poisoned");
-        if let Some(tx) = pending.get(response.request_id()) {
-            let _ = tx.send(response);
-        }
-    }
-
-    /// Publishes a join, leave or disconnect, applies it here, and sums the counts of the
-    /// other sio-relay nodes.
-    async fn apply(
-        &self,
-        name: &'static str,
-        target: &Target,
-        kind: impl FnOnce(Option<String>, Selector) -> RequestKind,
-        local: impl FnOnce(&dyn LocalOps) -> usize,
-    ) -> Result<Applied, AdapterError> {
-        let started = Instant::now();
-        let result = self.apply_unmeasured(target, kind, local).await;
-        self.observe(name, started, result.as_ref().map(|a| a.partial));
-        result
-    }
-
-    async fn apply_unmeasured(
-        &self,
-        target: &Target,
-        kind: impl FnOnce(Option<String>, Selector) -> RequestKind,
-        local: impl FnOnce(&dyn LocalOps) -> usize,
-    ) -> Result<Applied, AdapterError> {
-        self.ensure_namespace(&target.namespace).await?;
-        let [relays] = self
-            .numsub([conn::relay_channel(&self.conns.channels, &target.namespace)])
-            .await?;
-        let (id, rx, _guard) = self.register();
-        let request = Request {
-            uid: Some(self.conns.uid.clone()),
-            kind: kind((relays > 1).then_some(id), selector(target)),
-        };
-        let channel = self.conns.channels.request(&target.namespace);
-        self.publish(&channel, Kind::Request, encode(request.encode())?)
-            .await?;
-        let here = local(&*self.local);
-        let (remote, partial) = self.collect_counts(rx, relays.saturating_sub(1)).await;
-        Ok(Applied {
-            sockets: here + remote,
-            partial,
-        })
-    }
-
-    /// Sums `expected` count answers, until the request timeout.
-    async fn collect_counts(
-        &self,
-        mut rx: mpsc::UnboundedReceiver<Response>,
-        expected: usize,
-    ) -> (usize, bool) {
-        let deadline = Instant::now() + self.request_timeout;
-        let (mut total, mut answers) = (0, 0);
-        while answers < expected {
-            match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-                Ok(Some(Response::Count { count, .. })) => {
-                    total += count as usize;
-                    answers += 1;
-                }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
-            }
-        }
-        (total, answers < expected)
-    }
-
-    /// Asks every other node for the target's sockets.
-    async fn fetch(
-        &self,
-        name: &'static str,
-        target: &Target,
-    ) -> Result<(Vec<RemoteSocket>, bool), AdapterError> {
-        let started = Instant::now();
-        let result = self.fetch_unmeasured(target).await;
-        self.observe(name, started, result.as_ref().map(|(_, partial)| *partial));
-        result
-    }
-
-    async fn fetch_unmeasured(
-        &self,
-        target: &Target,
-    ) -> Result<(Vec<RemoteSocket>, bool), AdapterError> {
-        self.ensure_namespace(&target.namespace).await?;
-        let channel = self.conns.channels.request(&target.namespace);
-        let [nodes] = self.numsub([channel.clone()]).await?;
-        let expected = nodes.saturating_sub(1);
-        if expected == 0 {
-            return Ok((Vec::new(), false));
-        }
-        let (id, mut rx, _guard) = self.register();
-        let request = Request {
-            uid: Some(self.conns.uid.clone()),
-            kind: RequestKind::FetchSockets {
-                request_id: id,
-                selector: selector(target),
-            },
-        };
-        self.publish(&channel, Kind::Request, encode(request.encode())?)
-            .await?;
-        let deadline = Instant::now() + self.request_timeout;
-        let (mut sockets, mut answers) = (Vec::new(), 0);
-        while answers < expected {
-            match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-                Ok(Some(Response::Sockets { sockets: found, .. })) => {
-                    sockets.extend(found);
-                    answers += 1;
-                }
-                Ok(Some(Response::SocketIds { sockets: ids, .. })) => {
-                    sockets.extend(ids.into_iter().map(|id| RemoteSocket {
-                        rooms: vec![id.clone()],
-                        id,
-                        handshake: serde_json::Value::Null,
-                        data: serde_json::Value::Null,
-                        relay: None,
-                    }));
-                    answers += 1;
-                }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
-            }
-        }
-        Ok((sockets, answers < expected))
-    }
-}
-
-/// Publishes the responses this node owes other nodes, in the order they were queued,
-/// pipelining whatever has queued up meanwhile. The inbound handler only queues them: it
-/// never waits for Redis to acknowledge a response before handling the next message.
-/// Ends when the cluster is dropped. Responses queued while Redis is down are dropped
-/// (their requesters time out, as they would have).
-async fn send_responses(
-    conns: Arc<Connections>,
-    mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-    metrics: Metrics,
-) {
-    const MAX_BATCH: usize = 256;
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let Some(mut publisher) = conns.publisher() else {
-            batch.clear();
-            continue;
-        };
-        let mut pipe = redis::pipe();
-        for (channel, payload) in &batch {
-            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
-        }
-        match pipe.query_async::<()>(&mut publisher).await {
-            Ok(()) => metrics
-                .cluster_messages
-                .with_label_values(&["out", Kind::Response.as_str()])
-                .inc_by(batch.len() as u64),
-            Err(err) => tracing::debug!(%err, "cluster: responses not published"),
-        }
-        batch.clear();
-    }
-}
-
-/// What other nodes answered to a broadcast with acks.
-#[derive(Default)]
-struct RemoteAcks {
-    recipients: usize,
-    sids: Vec<String>,
-    acks: Vec<AckReply>,
-    partial: bool,
-}
-
-/// Collects client counts from `nodes` nodes and the acks they announce, until all are in
-/// or `timeout` passes.
-async fn collect_acks(
-    mut rx: mpsc::UnboundedReceiver<Response>,
-    nodes: usize,
-    timeout: Duration,
-) -> RemoteAcks {
-    let mut out = RemoteAcks::default();
-    if nodes == 0 {
-        return out;
-    }
-    let deadline = Instant::now() + timeout;
-    let mut counted = 0;
-    while counted < nodes || out.acks.len() < out.recipients {
-        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-            Ok(Some(Response::ClientCount {
-                client_count, sids, ..
-            })) => {
-                counted += 1;
-                out.recipients += client_count as usize;
-                out.sids.extend(sids.unwrap_or_default());
-            }
-            Ok(Some(Response::Ack { packet, relay, .. })) => out.acks.push(match relay {
-                Some(relay) => AckReply {
-                    sid: Some(relay.sid),
-                    args: relay.args,
-                },
-                None => AckReply {
-                    sid: None,
-                    args: packet.unwrap_or_default(),
-                },
-            }),
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
-        }
-    }
-    out.partial = counted < nodes;
-    out
-}
-
-fn merge_acks(mut local: EmitOutcome, remote: RemoteAcks) -> EmitOutcome {
-    let answered: HashSet<&str> = remote
-        .acks
-        .iter()
-        .filter_map(|a| a.sid.as_deref())
-        .collect();
-    local.timeouts.extend(
-        remote
-            .sids
-            .iter()
-            .filter(|sid| !answered.contains(sid.as_str()))
-            .cloned(),
-    );
-    local.recipients += remote.recipients;
-    local.acks.extend(remote.acks);
-    local.partial |= remote.partial;
-    local
 }
 
 #[cfg(test)]
