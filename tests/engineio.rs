@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sio_relay::adapter::Target;
 use sio_relay::config::SlowClientPolicy;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
@@ -483,9 +483,19 @@ async fn connect_timeout_closes_sessions_that_join_no_namespace() {
     let joined_sid = sid_of(&joined.connect_ns("/").await);
     let (mut idle_ws, _) = RawWs::connect_eio(relay.socketio_addr).await;
     let idle_polling = RawPolling::handshake(relay.socketio_addr).await;
+    // A connection that never sends a request.
+    let mut silent = tokio::net::TcpStream::connect(relay.socketio_addr)
+        .await
+        .unwrap();
     let started = tokio::time::Instant::now();
 
     assert!(idle_ws.closed_within(TIMEOUT).await, "idle WebSocket kept");
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(TIMEOUT, silent.read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "silent connection kept: {read:?}"
+    );
     assert_polling_gone(&idle_polling, "idle polling session").await;
     assert!(
         started.elapsed() < Duration::from_secs(3),

@@ -112,23 +112,30 @@ const MAX_DIRECT_REQUEST: usize = 4096;
 /// `EIO=4&transport=websocket` and no sid, an upgrade to `websocket` with version 13 and a
 /// key, an allowed `Origin`. The 101 answer and the open packet then go out in one write.
 /// Returns the connection untouched (nothing read from it) for hyper otherwise; `None`
-/// when it was taken, or closed (or `stop` came) before the client sent anything.
+/// when it was taken, or closed (or `stop` came) before the client sent anything. A
+/// connection that sends nothing within `server.connect_timeout_ms` is closed.
 async fn open_directly<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     mut stream: TcpStream,
     remote: SocketAddr,
     stop: &CancellationToken,
 ) -> Option<TcpStream> {
+    let settings = engine.settings();
+    // A connection that sends nothing would hold a task and a descriptor for ever.
+    let quiet_limit = Duration::from_millis(settings.connect_timeout_ms);
     let mut first = vec![0; MAX_DIRECT_REQUEST];
     let peeked = tokio::select! {
         _ = stop.cancelled() => return None,
-        peeked = stream.peek(&mut first) => peeked,
+        peeked = tokio::time::timeout(quiet_limit, stream.peek(&mut first)) => peeked,
     };
     let peeked = match peeked {
-        Ok(0) | Err(_) => return None,
-        Ok(peeked) => peeked,
+        Ok(Ok(0) | Err(_)) => return None,
+        Ok(Ok(peeked)) => peeked,
+        Err(_) => {
+            tracing::debug!(%remote, "connection sent no request in time; closed");
+            return None;
+        }
     };
-    let settings = engine.settings();
     let Some((length, accept)) = direct_upgrade(&first[..peeked], &settings) else {
         return Some(stream);
     };
