@@ -377,18 +377,8 @@ async fn silent_websocket_client_is_closed_by_the_heartbeat() {
         c.server.ping_timeout_ms = 200;
     })
     .await;
-    let mut js_ws = relay
-        .client(ClientKind::Js)
-        .transports("websocket")
-        .no_reconnect()
-        .connect()
-        .await;
-    let mut js_polling = relay
-        .client(ClientKind::Js)
-        .transports("polling")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut js_ws = relay.connect(ClientKind::Js, "websocket").await;
+    let mut js_polling = relay.connect(ClientKind::Js, "polling").await;
 
     let (mut silent, _) = RawWs::connect_eio(relay.socketio_addr).await;
     silent.connect_ns("/").await;
@@ -459,12 +449,7 @@ async fn polling_client_that_never_polls_is_cleaned_up() {
     assert_eq!(outcome.recipients, 0);
 
     // A python-socketio client over polling answers the same pings and stays.
-    let mut client = relay
-        .client(ClientKind::Py)
-        .transports("polling")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut client = relay.connect(ClientKind::Py, "polling").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let sid = client.sid("/").expect("python client lost its connection");
     relay.push("/", &[&sid], "alive", json!([])).await;

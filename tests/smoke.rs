@@ -10,12 +10,7 @@ use serde_json::json;
 #[tokio::test]
 async fn js_client_over_websocket_receives_pushed_event() {
     let relay = start_relay(|_| {}).await;
-    let mut client = relay
-        .client(ClientKind::Js)
-        .transports("websocket")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut client = relay.connect(ClientKind::Js, "websocket").await;
     let sid = client.sid("/").expect("connected without a sid");
     assert_eq!(client.history()[0]["transport"], "websocket");
 
@@ -35,12 +30,7 @@ async fn js_client_over_websocket_receives_pushed_event() {
 #[tokio::test]
 async fn python_client_over_polling_receives_pushed_event() {
     let relay = start_relay(|_| {}).await;
-    let mut client = relay
-        .client(ClientKind::Py)
-        .transports("polling")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut client = relay.connect(ClientKind::Py, "polling").await;
     let sid = client.sid("/").expect("connected without a sid");
     assert_eq!(client.history()[0]["transport"], "polling");
 

@@ -206,12 +206,7 @@ async fn python_async_client_over_polling_with_upgrade() {
 #[tokio::test]
 async fn no_event_lost_or_reordered_across_the_upgrade() {
     let relay = start_relay(|_| {}).await;
-    let mut client = relay
-        .client(ClientKind::Js)
-        .transports("polling,websocket")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut client = relay.connect(ClientKind::Js, "polling,websocket").await;
     let sid = client.sid("/").unwrap();
     const N: u64 = 40;
     for n in 0..N {
@@ -303,24 +298,9 @@ async fn wildcard_allows_any_namespace() {
 #[tokio::test]
 async fn every_socket_is_in_its_own_sid_room() {
     let relay = start_relay(|_| {}).await;
-    let mut a = relay
-        .client(ClientKind::Js)
-        .transports("websocket")
-        .no_reconnect()
-        .connect()
-        .await;
-    let mut b = relay
-        .client(ClientKind::Js)
-        .transports("polling")
-        .no_reconnect()
-        .connect()
-        .await;
-    let mut c = relay
-        .client(ClientKind::Py)
-        .transports("websocket")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut a = relay.connect(ClientKind::Js, "websocket").await;
+    let mut b = relay.connect(ClientKind::Js, "polling").await;
+    let mut c = relay.connect(ClientKind::Py, "websocket").await;
     let sids = [
         a.sid("/").unwrap(),
         b.sid("/").unwrap(),
@@ -370,12 +350,7 @@ async fn client_events_are_counted_and_never_acknowledged() {
     let mut expected_events = 0.0;
     let mut expected_binary = 0.0;
     for (kind, transports) in [(ClientKind::Js, "websocket"), (ClientKind::Py, "polling")] {
-        let mut client = relay
-            .client(kind)
-            .transports(transports)
-            .no_reconnect()
-            .connect()
-            .await;
+        let mut client = relay.connect(kind, transports).await;
         client.emit("/", "plain", json!([1, "two"])).await;
         client.emit("/", "bin", json!([binary(&[1, 2])])).await;
         client
@@ -590,12 +565,7 @@ async fn ack_wait_reports_answers_and_timeouts() {
         .connect()
         .await;
     // socket.io-client answers only the events an `--ack` names.
-    let mut silent = relay
-        .client(ClientKind::Js)
-        .transports("polling")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut silent = relay.connect(ClientKind::Js, "polling").await;
     let answering_sid = answering.sid("/").unwrap();
     let silent_sid = silent.sid("/").unwrap();
 

@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::{Admin, ClientKind, ClientOptions, TIMEOUT};
+use super::{Admin, Client, ClientKind, ClientOptions, TIMEOUT};
 
 /// The built binary.
 pub const RELAY_BIN: &str = env!("CARGO_BIN_EXE_sio-relay");
@@ -82,6 +82,16 @@ impl TestRelay {
     /// Options for a client of `kind` pointed at this relay (its URL and path).
     pub fn client(&self, kind: ClientKind) -> ClientOptions {
         ClientOptions::new(kind, self.url()).path(&self.config.server.path)
+    }
+
+    /// A client of `kind` over `transports`, connected to `/` with the library's own
+    /// reconnection off; panics when it does not connect.
+    pub async fn connect(&self, kind: ClientKind, transports: &str) -> Client {
+        self.client(kind)
+            .transports(transports)
+            .no_reconnect()
+            .connect()
+            .await
     }
 
     /// Graceful shutdown; panics if it takes longer than the grace period plus 5 s.
