@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::admin::metric_value;
-use common::clients::{Client, binary, is};
-use common::{Admin, ClientKind, ClientOptions, QUIET, RawWs, TIMEOUT, TestRelay, start_relay};
+use common::clients::{Client, binary, connect_all, exit_all, is};
+use common::{Admin, ClientKind, QUIET, RawWs, TIMEOUT, TestRelay, start_relay};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -28,25 +28,6 @@ async fn relay() -> TestRelay {
         config.server.namespaces = vec!["/".into(), "/chat".into()];
     })
     .await
-}
-
-/// Starts every client at once, then waits until each has joined its namespaces.
-async fn connect_all(options: Vec<ClientOptions>) -> Vec<Client> {
-    let mut clients = Vec::new();
-    for options in options {
-        clients.push(options.spawn().await);
-    }
-    for client in &mut clients {
-        let namespaces = if client.options.namespaces.is_empty() {
-            vec!["/".to_string()]
-        } else {
-            client.options.namespaces.clone()
-        };
-        for ns in namespaces {
-            client.wait_connected(&ns).await;
-        }
-    }
-    clients
 }
 
 fn sid(client: &Client) -> String {
@@ -263,9 +244,7 @@ async fn emits_reach_exactly_the_selected_clients() {
     expected[2].push(("after_leave", json!([])));
 
     check_deliveries(&mut clients, &expected).await;
-    for client in clients {
-        client.exit().await;
-    }
+    exit_all(clients).await;
     relay.shutdown().await;
 }
 
@@ -398,9 +377,7 @@ async fn ack_waits_collect_answers_and_timeouts() {
     );
     assert_eq!(sorted(&body[1]["timeouts"]), vec![sids[3].clone()]);
 
-    for client in clients {
-        client.exit().await;
-    }
+    exit_all(clients).await;
     relay.shutdown().await;
 }
 
@@ -517,9 +494,7 @@ async fn binary_both_ways() {
             .expect_none(|v| is(v, "event") && v["event"] == "bad_bin", QUIET)
             .await;
     }
-    for client in clients {
-        client.exit().await;
-    }
+    exit_all(clients).await;
     relay.shutdown().await;
 }
 
@@ -581,9 +556,7 @@ async fn disconnect_is_final_for_the_client() {
         .await;
     assert_eq!(resp.expect_status(200), &json!({"recipients": 1}));
     clients[2].wait_event("/", "still_here").await;
-    for client in clients {
-        client.exit().await;
-    }
+    exit_all(clients).await;
     relay.shutdown().await;
 }
 
@@ -781,9 +754,7 @@ async fn sockets_and_rooms_listings() {
     })
     .await;
 
-    for client in clients {
-        client.exit().await;
-    }
+    exit_all(clients).await;
     relay.shutdown().await;
 }
 
@@ -970,8 +941,6 @@ async fn metrics_after_traffic() {
         "{text}"
     );
 
-    for client in clients {
-        client.exit().await;
-    }
+    exit_all(clients).await;
     relay.shutdown().await;
 }

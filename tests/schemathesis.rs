@@ -15,7 +15,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::clients::{Client, clients_dir};
+use common::clients::{clients_dir, connect_all, exit_all};
 use common::{ClientKind, TestRelay, start_relay};
 use serde_json::json;
 use tokio::process::Command;
@@ -120,24 +120,20 @@ async fn admin_api_matches_its_openapi_document_under_fuzzing() {
     })
     .await;
     // Recipients that answer every acknowledgement at once, over both transports.
-    let mut clients: Vec<Client> = Vec::new();
+    let mut options = Vec::new();
     for (kind, transports) in [
         (ClientKind::Js, "websocket"),
         (ClientKind::Py, "polling"),
         (ClientKind::PyAsync, "websocket"),
     ] {
-        clients.push(
+        options.push(
             relay
                 .client(kind)
                 .transports(transports)
-                .ack("*", json!(["ok"]))
-                .spawn()
-                .await,
+                .ack("*", json!(["ok"])),
         );
     }
-    for client in &mut clients {
-        client.wait_connected("/").await;
-    }
+    let clients = connect_all(options).await;
 
     run_schemathesis(&relay, 20, &["--exclude-path", "/v1/disconnect"]).await;
     assert_no_server_errors(&relay).await;
@@ -156,8 +152,6 @@ async fn admin_api_matches_its_openapi_document_under_fuzzing() {
     assert_no_server_errors(&relay).await;
     assert_eq!(relay.admin().get("/healthz").await.status, 200);
 
-    for client in clients {
-        client.exit().await;
-    }
+    exit_all(clients).await;
     relay.shutdown().await;
 }

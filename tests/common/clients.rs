@@ -204,16 +204,18 @@ impl ClientOptions {
     /// Starts the driver and waits until every namespace is connected (panics otherwise;
     /// use [`spawn`](Self::spawn) when one is meant to be refused).
     pub async fn connect(self) -> Client {
-        let namespaces = if self.namespaces.is_empty() {
+        let mut client = self.spawn().await;
+        client.wait_all_connected().await;
+        client
+    }
+
+    /// The namespaces it joins: those named, or `/` when none is.
+    pub fn joined_namespaces(&self) -> Vec<String> {
+        if self.namespaces.is_empty() {
             vec!["/".to_string()]
         } else {
             self.namespaces.clone()
-        };
-        let mut client = self.spawn().await;
-        for ns in &namespaces {
-            client.wait_connected(ns).await;
         }
-        client
     }
 }
 
@@ -344,6 +346,13 @@ impl Client {
             .as_str()
             .expect("connect line without sid")
             .to_string()
+    }
+
+    /// Waits for the `connect` line of every namespace it joins.
+    pub async fn wait_all_connected(&mut self) {
+        for ns in self.options.joined_namespaces() {
+            self.wait_connected(&ns).await;
+        }
     }
 
     /// Waits for an `event` line of `event` in `ns`; returns its `args`.
@@ -484,6 +493,25 @@ impl Client {
                 None
             }
         }
+    }
+}
+
+/// Starts every client at once, then waits until each has joined its namespaces.
+pub async fn connect_all(options: Vec<ClientOptions>) -> Vec<Client> {
+    let mut clients = Vec::new();
+    for options in options {
+        clients.push(options.spawn().await);
+    }
+    for client in &mut clients {
+        client.wait_all_connected().await;
+    }
+    clients
+}
+
+/// Asks every client to exit, one after the other (see [`Client::exit`]).
+pub async fn exit_all(clients: Vec<Client>) {
+    for client in clients {
+        client.exit().await;
     }
 }
 
