@@ -72,6 +72,16 @@ pub fn connect_packet(ns: &str) -> String {
     }
 }
 
+/// Whether `packet` answers a CONNECT to `ns`: accepted (`40`) or refused (`44`).
+fn answers_connect(packet: &str, ns: &str) -> bool {
+    sio_payload(packet, "40", ns).is_some() || sio_payload(packet, "44", ns).is_some()
+}
+
+/// The JSON of the CONNECT answer `packet` for `ns`; panics when it is a refusal.
+fn accepted_connect(packet: &str, ns: &str) -> Value {
+    sio_payload(packet, "40", ns).unwrap_or_else(|| panic!("namespace {ns} refused: {packet}"))
+}
+
 /// `http://addr{path}` with the path given in the config (`/socket.io/`).
 pub fn endpoint(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
@@ -223,13 +233,10 @@ impl RawPolling {
     pub async fn connect_ns(&self, ns: &str) -> Value {
         self.send(&[&connect_packet(ns)]).await;
         let packet = self
-            .recv_until(
-                |p| sio_payload(p, "40", ns).is_some() || sio_payload(p, "44", ns).is_some(),
-                TIMEOUT,
-            )
+            .recv_until(|p| answers_connect(p, ns), TIMEOUT)
             .await
             .unwrap_or_else(|| panic!("no CONNECT answer for {ns}"));
-        sio_payload(&packet, "40", ns).unwrap_or_else(|| panic!("namespace {ns} refused: {packet}"))
+        accepted_connect(&packet, ns)
     }
 }
 
@@ -361,13 +368,10 @@ impl RawWs {
     pub async fn connect_ns(&mut self, ns: &str) -> Value {
         self.send_text(&connect_packet(ns)).await;
         let packet = self
-            .recv_until(
-                |p| sio_payload(p, "40", ns).is_some() || sio_payload(p, "44", ns).is_some(),
-                TIMEOUT,
-            )
+            .recv_until(|p| answers_connect(p, ns), TIMEOUT)
             .await
             .unwrap_or_else(|| panic!("no CONNECT answer for {ns}"));
-        sio_payload(&packet, "40", ns).unwrap_or_else(|| panic!("namespace {ns} refused: {packet}"))
+        accepted_connect(&packet, ns)
     }
 
     /// Whether the server ends the connection (close frame, EOF or error) within `timeout`,
