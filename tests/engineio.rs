@@ -491,12 +491,7 @@ async fn connect_timeout_closes_sessions_that_join_no_namespace() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     relay.push("/", &[&joined_sid], "kept", json!([])).await;
-    assert!(
-        joined
-            .recv_until(|p| p == "42[\"kept\"]", TIMEOUT)
-            .await
-            .is_some()
-    );
+    joined.expect_packet("42[\"kept\"]").await;
     assert_eq!(relay.inner().engine.session_count(), 1);
     relay.shutdown().await;
 }
@@ -596,17 +591,8 @@ async fn oversized_input_is_refused() {
         let outcome = relay.push("/", &[sid], "still", json!([])).await;
         assert_eq!(outcome.recipients, 1, "{name} session closed at the limit");
     }
-    assert!(
-        ws.recv_until(|p| p == "42[\"still\"]", TIMEOUT)
-            .await
-            .is_some()
-    );
-    assert!(
-        polling
-            .recv_until(|p| p == "42[\"still\"]", TIMEOUT)
-            .await
-            .is_some()
-    );
+    ws.expect_packet("42[\"still\"]").await;
+    polling.expect_packet("42[\"still\"]").await;
 
     // One byte over: closed, counted as payload_too_large.
     ws.send_text(&event_of_size(MAX + 1)).await;
@@ -752,11 +738,7 @@ async fn polling_session_upgrades_to_websocket() {
     })
     .await;
     relay.push("/", &[&sid], "over_ws", json!([1])).await;
-    assert!(
-        ws.recv_until(|p| p == "42[\"over_ws\",1]", TIMEOUT)
-            .await
-            .is_some()
-    );
+    ws.expect_packet("42[\"over_ws\",1]").await;
     let gauge = "sio_relay_sockets{namespace=\"/\",transport=\"websocket\"}";
     assert_eq!(relay.metric(gauge), 1.0);
 
@@ -782,12 +764,7 @@ async fn failed_upgrade_keeps_the_polling_session() {
     ws.send_text("2notaprobe").await;
     assert!(ws.closed_within(TIMEOUT).await);
     relay.push("/", &[&sid], "still_polling", json!([])).await;
-    assert!(
-        polling
-            .recv_until(|p| p == "42[\"still_polling\"]", TIMEOUT)
-            .await
-            .is_some()
-    );
+    polling.expect_packet("42[\"still_polling\"]").await;
     relay.shutdown().await;
 }
 
@@ -852,11 +829,7 @@ async fn slow_client_keeps_its_session_with_the_drop_policy() {
 
     // Still connected and served.
     relay.push("/", &[&sid], "after", json!([])).await;
-    assert!(
-        slow.recv_until(|p| p == "42[\"after\"]", TIMEOUT)
-            .await
-            .is_some()
-    );
+    slow.expect_packet("42[\"after\"]").await;
     let extra = slow.get_within(QUIET).await;
     assert!(extra.is_none(), "more was queued: {extra:?}");
     witness.check(&relay, "a slow client's flood").await;

@@ -539,17 +539,8 @@ async fn complete_binary_event_from_client_is_accepted() {
     .await;
     relay.push("/", &[&ws_sid], "ok", json!([])).await;
     relay.push("/", &[&polling_sid], "ok", json!([])).await;
-    assert!(
-        ws.recv_until(|p| p == "42[\"ok\"]", TIMEOUT)
-            .await
-            .is_some()
-    );
-    assert!(
-        polling
-            .recv_until(|p| p == "42[\"ok\"]", TIMEOUT)
-            .await
-            .is_some()
-    );
+    ws.expect_packet("42[\"ok\"]").await;
+    polling.expect_packet("42[\"ok\"]").await;
     relay.shutdown().await;
 }
 

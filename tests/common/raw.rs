@@ -229,6 +229,14 @@ impl RawPolling {
         }
     }
 
+    /// GETs until the packet `packet` arrives (answering pings); panics when it does not
+    /// within [`TIMEOUT`].
+    pub async fn expect_packet(&self, packet: &str) {
+        if self.recv_until(|p| p == packet, TIMEOUT).await.is_none() {
+            panic!("no {packet} within {TIMEOUT:?}");
+        }
+    }
+
     /// Joins `ns` and returns the CONNECT answer's JSON (`{"sid": …}`); panics when refused.
     pub async fn connect_ns(&self, ns: &str) -> Value {
         self.send(&[&connect_packet(ns)]).await;
@@ -361,6 +369,14 @@ impl RawWs {
             if text == "2" {
                 self.send_text("3").await;
             }
+        }
+    }
+
+    /// Reads until the packet `packet` arrives (answering pings); panics when it does not
+    /// within [`TIMEOUT`] or the connection ends.
+    pub async fn expect_packet(&mut self, packet: &str) {
+        if self.recv_until(|p| p == packet, TIMEOUT).await.is_none() {
+            panic!("no {packet} within {TIMEOUT:?}");
         }
     }
 
