@@ -135,12 +135,7 @@ async fn admin_calls_through_one_node_reach_clients_on_another() {
     let prefix = prefix("two");
     let a = node(REDIS, &prefix, 1000).await;
     let b = node(REDIS, &prefix, 1000).await;
-    let mut client = b
-        .client(ClientKind::Js)
-        .transports("websocket")
-        .no_reconnect()
-        .connect()
-        .await;
+    let mut client = b.connect(ClientKind::Js, "websocket").await;
     let sid = client.sid("/").expect("connected without a sid");
 
     let resp = a
@@ -328,11 +323,7 @@ async fn a_node_server_shares_the_cluster() {
             .no_reconnect()
             .ack("*", json!(["node-client", 2]))
             .connect(),
-        relay
-            .client(ClientKind::Py)
-            .transports("websocket")
-            .no_reconnect()
-            .connect(),
+        relay.connect(ClientKind::Py, "websocket"),
     );
     let (sn, sr) = (on_node.sid("/").unwrap(), on_relay.sid("/").unwrap());
     assert_eq!(sn.len(), 20);
@@ -435,14 +426,8 @@ async fn emitters_reach_relay_clients() {
     })
     .await;
     let (mut c1, mut c2, mut c3, mut emitter, mut python) = tokio::join!(
-        p.client(ClientKind::Js)
-            .transports("websocket")
-            .no_reconnect()
-            .connect(),
-        b.client(ClientKind::PyAsync)
-            .transports("websocket")
-            .no_reconnect()
-            .connect(),
+        p.connect(ClientKind::Js, "websocket"),
+        b.connect(ClientKind::PyAsync, "websocket"),
         b.client(ClientKind::Js)
             .ns("/")
             .ns("/chat/x")
@@ -560,18 +545,9 @@ async fn a_dead_node_delays_calls_by_the_request_timeout_at_most() {
         node_process(&prefix, TIMEOUT_MS, &[]),
     );
     let (mut c1, mut c2, c3) = tokio::join!(
-        p1.client(ClientKind::Js)
-            .transports("websocket")
-            .no_reconnect()
-            .connect(),
-        p2.client(ClientKind::Py)
-            .transports("websocket")
-            .no_reconnect()
-            .connect(),
-        p3.client(ClientKind::Js)
-            .transports("websocket")
-            .no_reconnect()
-            .connect(),
+        p1.connect(ClientKind::Js, "websocket"),
+        p2.connect(ClientKind::Py, "websocket"),
+        p3.connect(ClientKind::Js, "websocket"),
     );
     let (s1, s2) = (c1.sid("/").unwrap(), c2.sid("/").unwrap());
     let resp = p1.admin(None).sockets("").await;
@@ -642,14 +618,8 @@ async fn redis_outage_and_recovery() {
     let prefix = prefix("outage");
     let (a, b) = tokio::join!(node(&url, &prefix, 1000), node(&url, &prefix, 1000));
     let (mut ca, mut cb) = tokio::join!(
-        a.client(ClientKind::Js)
-            .transports("websocket")
-            .no_reconnect()
-            .connect(),
-        b.client(ClientKind::Py)
-            .transports("polling")
-            .no_reconnect()
-            .connect(),
+        a.connect(ClientKind::Js, "websocket"),
+        b.connect(ClientKind::Py, "polling"),
     );
     let (sa, sb) = (ca.sid("/").unwrap(), cb.sid("/").unwrap());
     let resp = a.admin().emit(&json!({"to": sb, "event": "before"})).await;

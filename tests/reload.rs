@@ -59,12 +59,7 @@ async fn emit(relay: &RelayProcess, token: &str, event: &str) -> HttpResponse {
 async fn connect_clients(relay: &RelayProcess) -> [(Client, String); 2] {
     let mut out = Vec::new();
     for (kind, transports) in [(ClientKind::Js, "websocket"), (ClientKind::Py, "polling")] {
-        let client = relay
-            .client(kind)
-            .transports(transports)
-            .no_reconnect()
-            .connect()
-            .await;
+        let client = relay.connect(kind, transports).await;
         let sid = client.sid("/").expect("connected without a sid");
         out.push((client, sid));
     }

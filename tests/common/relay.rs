@@ -328,6 +328,16 @@ impl RelayProcess {
         ClientOptions::new(kind, self.url())
     }
 
+    /// A client of `kind` over `transports`, connected to `/` with the library's own
+    /// reconnection off; panics when it does not connect.
+    pub async fn connect(&self, kind: ClientKind, transports: &str) -> Client {
+        self.client(kind)
+            .transports(transports)
+            .no_reconnect()
+            .connect()
+            .await
+    }
+
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
