@@ -72,23 +72,6 @@ async fn ws_refusal(relay: &TestRelay, query: &str, headers: &[(&str, &str)]) ->
     }
 }
 
-/// Waits until the polling session answers "Session ID unknown", reading whatever was
-/// still queued for it first.
-async fn assert_polling_gone(polling: &RawPolling, context: &str) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(resp) = polling.get_within(left).await else {
-            panic!("{context}: polling session still open after {TIMEOUT:?}");
-        };
-        if resp.status == 400 {
-            assert_eq!(resp.json, error_body(1, "Session ID unknown"), "{context}");
-            return;
-        }
-        resp.expect_status(200);
-    }
-}
-
 /// The sids of every socket in `ns`.
 async fn sids_in(relay: &TestRelay, ns: &str) -> Vec<String> {
     let target = Target {
@@ -481,7 +464,7 @@ async fn connect_timeout_closes_sessions_that_join_no_namespace() {
         matches!(read, Ok(Ok(0)) | Ok(Err(_))),
         "silent connection kept: {read:?}"
     );
-    assert_polling_gone(&idle_polling, "idle polling session").await;
+    idle_polling.assert_gone("idle polling session").await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "closed only after {:?}",
@@ -549,7 +532,7 @@ async fn bad_engineio_payloads_over_polling_close_the_session() {
         let resp = polling.post(body.to_vec()).await;
         assert_eq!(resp.status, 400, "{name}: {}", resp.body);
         assert_eq!(resp.json, error_body(3, "Bad request"), "{name}");
-        assert_polling_gone(&polling, name).await;
+        polling.assert_gone(name).await;
         witness.check(&relay, name).await;
     }
     wait_disconnections(&relay, "parse_error", cases.len() as f64).await;
@@ -624,7 +607,7 @@ async fn oversized_input_is_refused() {
     // A POST body over the limit: 413.
     let resp = polling.post(event_of_size(MAX + 1)).await;
     assert_eq!(resp.status, 413, "{}", resp.body);
-    assert_polling_gone(&polling, "oversized POST").await;
+    polling.assert_gone("oversized POST").await;
     wait_disconnections(&relay, "payload_too_large", 3.0).await;
     witness.check(&relay, "oversized POST").await;
     relay.shutdown().await;
@@ -653,7 +636,7 @@ async fn overlapping_polls_close_the_session() {
         .expect("the first GET was not ended")
         .unwrap();
     assert_eq!(first.status, 400, "{}", first.body);
-    assert_polling_gone(&polling, "overlapping GET").await;
+    polling.assert_gone("overlapping GET").await;
     wait_disconnections(&relay, "transport_error", 1.0).await;
     witness.check(&relay, "overlapping GET").await;
     relay.shutdown().await;
@@ -681,7 +664,7 @@ async fn overlapping_posts_close_the_session() {
     let resp = polling.post("42[\"second\"]").await;
     assert_eq!(resp.status, 400, "{}", resp.body);
     assert_eq!(resp.json, error_body(3, "Bad request"));
-    assert_polling_gone(&polling, "overlapping POST").await;
+    polling.assert_gone("overlapping POST").await;
     wait_disconnections(&relay, "transport_error", 1.0).await;
     witness.check(&relay, "overlapping POST").await;
     drop(slow);
@@ -789,7 +772,7 @@ async fn slow_client_is_disconnected_when_its_queue_is_full() {
     assert_eq!(delivered, QUEUE, "only a full queue's worth is accepted");
     wait_disconnections(&relay, "queue_full", 1.0).await;
     assert!(relay.metric("sio_relay_dropped_total{reason=\"queue_full\"}") >= 1.0);
-    assert_polling_gone(&slow, "slow client").await;
+    slow.assert_gone("slow client").await;
     assert!(!sids_in(&relay, "/").await.contains(&sid));
     assert_eq!(relay.inner().engine.session_count(), 2);
     witness.check(&relay, "a slow client's flood").await;

@@ -442,7 +442,7 @@ async fn closes_only_the_sender(
         resp.status,
         resp.body
     );
-    assert_polling_gone(&polling, name).await;
+    polling.assert_gone(name).await;
     eventually("parse_error counted", TIMEOUT, || async {
         (relay.metric(parse_errors) == before + 1.0).then_some(())
     })
@@ -453,27 +453,6 @@ async fn closes_only_the_sender(
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// Waits until the polling session answers "Session ID unknown" (reading what was
-/// still queued for it first).
-async fn assert_polling_gone(polling: &RawPolling, context: &str) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(resp) = polling.get_within(left).await else {
-            panic!("{context}: polling session still open after {TIMEOUT:?}");
-        };
-        if resp.status == 400 {
-            assert_eq!(
-                resp.json,
-                json!({"code": 1, "message": "Session ID unknown"}),
-                "{context}"
-            );
-            return;
-        }
-        resp.expect_status(200);
-    }
 }
 
 #[tokio::test]

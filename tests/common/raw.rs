@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -234,6 +234,27 @@ impl RawPolling {
     pub async fn expect_packet(&self, packet: &str) {
         if self.recv_until(|p| p == packet, TIMEOUT).await.is_none() {
             panic!("no {packet} within {TIMEOUT:?}");
+        }
+    }
+
+    /// Waits until the session answers "Session ID unknown", reading whatever was still
+    /// queued for it first; panics (naming `context`) when it stays open for [`TIMEOUT`].
+    pub async fn assert_gone(&self, context: &str) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(resp) = self.get_within(left).await else {
+                panic!("{context}: polling session still open after {TIMEOUT:?}");
+            };
+            if resp.status == 400 {
+                assert_eq!(
+                    resp.json,
+                    json!({"code": 1, "message": "Session ID unknown"}),
+                    "{context}"
+                );
+                return;
+            }
+            resp.expect_status(200);
         }
     }
 
