@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::admin::metric_value;
 use common::clients::{Client, ClientKind, is};
 use common::peers::{Peer, PrivateRedis, numsub};
-use common::{RelayProcess, TestRelay, spawn_relay_process, start_relay};
+use common::{Admin, RelayProcess, TestRelay, spawn_relay_process, start_relay};
 use serde_json::{Value, json};
 use sio_relay::config::AdapterKind;
 
@@ -27,6 +27,14 @@ fn prefix(test: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("sio-relay-test-{test}-{nanos}")
+}
+
+/// Waits until `GET /readyz` answers `status`; panics after `within`.
+async fn wait_readyz(admin: &Admin, status: u16, within: Duration) {
+    common::eventually(&format!("/readyz {status}"), within, || async {
+        (admin.get("/readyz").await.status == status).then_some(())
+    })
+    .await;
 }
 
 /// An in-process cluster node on the Redis at `url`, ready.
@@ -49,10 +57,7 @@ async fn node_with(
         tweak(config);
     })
     .await;
-    common::eventually("the node is ready", common::TIMEOUT, || async {
-        (relay.admin().get("/readyz").await.status == 200).then_some(())
-    })
-    .await;
+    wait_readyz(&relay.admin(), 200, common::TIMEOUT).await;
     relay
 }
 
@@ -68,11 +73,7 @@ async fn node_process(prefix: &str, timeout_ms: u64, extra: &[(&str, &str)]) -> 
     ];
     env.extend_from_slice(extra);
     let relay = spawn_relay_process(&[], &env).await;
-    let admin = relay.admin(None);
-    common::eventually("the node is ready", common::TIMEOUT, || async {
-        (admin.get("/readyz").await.status == 200).then_some(())
-    })
-    .await;
+    wait_readyz(&relay.admin(None), 200, common::TIMEOUT).await;
     relay
 }
 
@@ -629,10 +630,7 @@ async fn redis_outage_and_recovery() {
     redis.stop().await;
     let stopped = Instant::now();
     for node in [&a, &b] {
-        common::eventually("/readyz 503", Duration::from_secs(5), || async {
-            (node.admin().get("/readyz").await.status == 503).then_some(())
-        })
-        .await;
+        wait_readyz(&node.admin(), 503, Duration::from_secs(5)).await;
     }
     assert!(stopped.elapsed() < Duration::from_secs(5));
     for resp in [
@@ -657,10 +655,7 @@ async fn redis_outage_and_recovery() {
     redis.restart().await;
     let back = Instant::now();
     for node in [&a, &b] {
-        common::eventually("/readyz 200", Duration::from_secs(10), || async {
-            (node.admin().get("/readyz").await.status == 200).then_some(())
-        })
-        .await;
+        wait_readyz(&node.admin(), 200, Duration::from_secs(10)).await;
     }
     assert!(back.elapsed() < Duration::from_secs(10));
     let metrics = a.admin().metrics().await;
