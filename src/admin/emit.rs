@@ -20,17 +20,7 @@ use super::error::ApiError;
 use super::selector;
 use super::{AdminState, LiveConfig};
 use crate::adapter::{EmitOutcome, EmitRequest};
-use crate::socketio::packet::Args;
-
-/// Event names Socket.IO reserves for itself; clients would misread them.
-pub const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+use crate::socketio::packet::{Args, is_reserved_event};
 
 const FIELDS: [&str; 9] = [
     "namespace",
@@ -111,7 +101,7 @@ pub fn parse(value: Value, max_ack_timeout_ms: u64) -> Result<EmitRequest, ApiEr
         Some(Value::String(event)) => event,
         Some(other) => return Err(wrong_type("event", "a string", &other)),
     };
-    if RESERVED_EVENTS.contains(&event.as_str()) {
+    if is_reserved_event(&event) {
         return Err(ApiError::ReservedEvent(event));
     }
     let args = match (fields.take("data"), fields.take("args")) {

@@ -13,6 +13,22 @@ use crate::engine::packet::Frame;
 /// Most binary attachments one packet may announce.
 pub const MAX_ATTACHMENTS: usize = 256;
 
+/// Event names Socket.IO reserves for itself: a client would misread them as its own
+/// lifecycle events, so they are never emitted to clients.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Whether `event` is one of [`RESERVED_EVENTS`].
+pub fn is_reserved_event(event: &str) -> bool {
+    RESERVED_EVENTS.contains(&event)
+}
+
 /// Arguments of an event or an acknowledgement: JSON values in which binary parts are
 /// `{"_placeholder": true, "num": N}` objects pointing into `attachments`.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -13,9 +13,10 @@ use super::wire::node::{
     Broadcast, RelaySocket, RemoteSocket, Request, RequestKind, Response, peek_relay_broadcast,
 };
 use super::wire::python::{PythonKind, PythonMessage};
-use super::wire::{BroadcastChannel, Selector, WireError, is_reserved_event};
+use super::wire::{BroadcastChannel, Selector, WireError};
 use super::{Inner, Kind};
 use crate::adapter::{EmitRequest, Target};
+use crate::socketio::packet::is_reserved_event;
 
 /// Messages larger than this are dropped unread.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;

@@ -77,21 +77,6 @@ impl From<serde_json::Error> for WireError {
     }
 }
 
-/// Event names a Socket.IO server reserves; they are never delivered from the cluster.
-pub const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
-
-/// Whether `event` is one of [`RESERVED_EVENTS`].
-pub fn is_reserved_event(event: &str) -> bool {
-    RESERVED_EVENTS.contains(&event)
-}
-
 /// Which sockets of a namespace an operation selects: the union of `rooms` (every socket
 /// when empty), minus the members of `except`. A socket id is a room.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

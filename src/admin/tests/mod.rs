@@ -643,7 +643,7 @@ async fn openapi_without_tokens_drops_security() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(reserved, super::emit::RESERVED_EVENTS);
+    assert_eq!(reserved, crate::socketio::packet::RESERVED_EVENTS);
 }
 
 #[tokio::test]
