@@ -132,7 +132,7 @@ pub(super) async fn new_session<H: EngineHandler>(
     let out = WsOut::new(writer, engine.bytes_out.clone());
     let session = engine.open_session(remote, Transport::Websocket, &settings);
     let open = engine.open_packet(&session, &settings);
-    if out.write_text_after(preamble, &open).await.is_err() {
+    if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);
         return;
     }
@@ -162,7 +162,7 @@ async fn upgrade_session<H: EngineHandler>(
             };
             match decode_text(text) {
                 Ok(Packet::Ping(data)) if &data[..] == b"probe" && !probed => {
-                    if out.write_text(b"3probe").await.is_err() {
+                    if out.write_text(&[], b"3probe").await.is_err() {
                         return false;
                     }
                     probed = true;

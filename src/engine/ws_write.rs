@@ -6,7 +6,7 @@
 //! per recipient and no task wake-up. That is allowed only while nothing is queued for
 //! the session and nobody else is writing, so frames never overtake each other or
 //! interleave; otherwise the item goes to the session's outbox and the session's own task
-//! writes it ([`WsOut::acquire`], [`WsOut::write_frame`]).
+//! writes it ([`WsOut::acquire`], [`WsOut::write_item`]).
 //!
 //! One flag, `writing`, says who may write. It is taken with a compare-and-swap and never
 //! waited on by producers: a producer that finds it taken queues instead. When the socket
@@ -199,31 +199,26 @@ impl WsOut {
     /// Writes every frame of `item`; the caller holds the right to write.
     pub(super) async fn write_item(&self, item: &Outbound) -> io::Result<()> {
         for (opcode, payload) in wire_frames(item) {
-            self.write_frame(opcode, payload).await?;
+            self.write_frame(&[], opcode, payload).await?;
         }
         Ok(())
     }
 
-    /// Writes one text frame; the caller holds the right to write (or nobody else can
-    /// write yet).
-    pub(super) async fn write_text(&self, text: &[u8]) -> io::Result<()> {
-        self.write_frame(OP_TEXT, text).await
+    /// Writes `preamble` (raw bytes, such as the upgrade's answer; may be empty) and one
+    /// text frame, in one system call when the socket takes it all; nobody else can write
+    /// yet.
+    pub(super) async fn write_text(&self, preamble: &[u8], text: &[u8]) -> io::Result<()> {
+        self.write_frame(preamble, OP_TEXT, text).await
     }
 
-    /// Writes `preamble` and a text frame in one go; nobody else can write yet.
-    pub(super) async fn write_text_after(&self, preamble: &[u8], text: &[u8]) -> io::Result<()> {
-        let (header, used) = header(OP_TEXT, text.len());
-        let mut first = Vec::with_capacity(preamble.len() + used);
-        first.extend_from_slice(preamble);
-        first.extend_from_slice(&header[..used]);
-        self.write_all(&first, text).await?;
-        self.bytes_out.inc_by(text.len() as u64);
-        Ok(())
-    }
-
-    async fn write_frame(&self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+    async fn write_frame(&self, preamble: &[u8], opcode: u8, payload: &[u8]) -> io::Result<()> {
         let (header, used) = header(opcode, payload.len());
-        self.write_all(&header[..used], payload).await?;
+        if preamble.is_empty() {
+            self.write_all(&header[..used], payload).await?;
+        } else {
+            let first = [preamble, &header[..used]].concat();
+            self.write_all(&first, payload).await?;
+        }
         if opcode != OP_PONG {
             self.bytes_out.inc_by(payload.len() as u64);
         }
