@@ -366,6 +366,34 @@ impl Client {
         line["args"].clone()
     }
 
+    /// Waits for one `event` line of each of `events` in `ns`, in whatever order they
+    /// come; returns each one's `args` by name. The Python asyncio client handles each
+    /// message on a task of its own, so events that arrive together may be reported in
+    /// either order.
+    pub async fn wait_events(
+        &mut self,
+        ns: &str,
+        events: &[&str],
+    ) -> std::collections::HashMap<String, Value> {
+        let mut seen = std::collections::HashMap::new();
+        while seen.len() < events.len() {
+            let line = self
+                .wait_for(
+                    |v| {
+                        is(v, "event")
+                            && v["ns"] == ns
+                            && events.iter().any(|e| v["event"] == *e)
+                            && !seen.contains_key(v["event"].as_str().unwrap_or_default())
+                    },
+                    TIMEOUT,
+                )
+                .await;
+            let name = line["event"].as_str().unwrap_or_default().to_string();
+            seen.insert(name, line["args"].clone());
+        }
+        seen
+    }
+
     /// Waits for the `disconnect` line of `ns`; returns its reason.
     pub async fn wait_disconnect(&mut self, ns: &str) -> String {
         let line = self
