@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 
 pub mod env;
 mod error;
+mod hooks;
 mod load;
 mod mask;
 mod schema;
 pub mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use hooks::{HooksConfig, LifecycleEvent};
 pub use load::{Overrides, Sources, load, load_text};
 pub use mask::{MASK, mask_url, masked, render_masked};
 
@@ -39,6 +41,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The backend told about client events and socket lifecycle.
+    pub hooks: HooksConfig,
 }
 
 /// A transport clients may use.

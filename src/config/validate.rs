@@ -39,6 +39,13 @@ pub(crate) fn findings(config: &Config) -> Vec<Finding> {
     admin(config, &mut out);
     cluster(config, &mut out);
     log(config, &mut out);
+    for (key, because, reason) in super::hooks::problems(&config.hooks) {
+        out.0.push(Finding {
+            key,
+            reason,
+            because,
+        });
+    }
     out.0
 }
 
