@@ -217,6 +217,7 @@ impl Relay {
                 .shutdown_grace_ms,
         );
         self.admin.set_listening(false);
+        self.admin.close_streams();
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);

@@ -30,6 +30,9 @@ pub struct Metrics {
     pub acks: IntCounterVec,
     /// `sio_relay_dropped_total{reason}`: messages not delivered.
     pub dropped: IntCounterVec,
+    /// `sio_relay_pushes_total`: events accepted by this node's `POST /v1/emit` (each
+    /// element of a batch counts), whatever the number of recipients.
+    pub pushes: IntCounter,
     /// `sio_relay_cluster_messages_total{direction,kind}`: Redis pub/sub messages of the
     /// cluster; `kind` is `broadcast`, `request`, `response` or `python`.
     pub cluster_messages: IntCounterVec,
@@ -135,6 +138,11 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let pushes = IntCounter::new(
+            "sio_relay_pushes_total",
+            "Events accepted by this node's admin API for delivery.",
+        )
+        .expect("valid metric");
         let cluster_messages = IntCounterVec::new(
             Opts::new(
                 "sio_relay_cluster_messages_total",
@@ -189,6 +197,7 @@ impl Metrics {
             Box::new(admin_request_duration.clone()),
             Box::new(acks.clone()),
             Box::new(dropped.clone()),
+            Box::new(pushes.clone()),
             Box::new(cluster_messages.clone()),
             Box::new(cluster_broadcasts_skipped.clone()),
             Box::new(cluster_requests.clone()),
@@ -218,6 +227,7 @@ impl Metrics {
             admin_request_duration,
             acks,
             dropped,
+            pushes,
             cluster_messages,
             cluster_broadcasts_skipped,
             cluster_requests,
