@@ -51,6 +51,9 @@ pub struct Metrics {
     pub cluster_redis_connected: IntGauge,
     /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
     pub cluster_redis_disconnections: IntCounter,
+    /// `sio_relay_refused_connections_total{reason}`: handshakes refused by `[limits]`;
+    /// `reason` is `max_connections`, `max_connections_per_ip` or `rate_limited`.
+    pub refused_connections: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -186,6 +189,14 @@ impl Metrics {
             "Connections to the cluster's Redis lost.",
         )
         .expect("valid metric");
+        let refused_connections = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_refused_connections_total",
+                "Handshakes refused by the connection limits, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
 
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
@@ -204,6 +215,7 @@ impl Metrics {
             Box::new(cluster_request_duration.clone()),
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
+            Box::new(refused_connections.clone()),
         ] {
             registry
                 .register(collector)
@@ -234,6 +246,7 @@ impl Metrics {
             cluster_request_duration,
             cluster_redis_connected,
             cluster_redis_disconnections,
+            refused_connections,
         }
     }
 
