@@ -145,6 +145,7 @@ impl Relay {
         );
         socketio.set_observer(Arc::new(hooks.clone()));
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
+        engine.set_limits(&config.limits);
 
         let socketio_listener = bind("server.listen", config.server.listen)?;
         let admin_listener = bind("admin.listen", config.admin.listen)?;
@@ -211,6 +212,7 @@ impl Relay {
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
+        self.engine.set_limits(&new.limits);
         self.admin.reload(&new.admin);
         self.hooks.reload(&new.hooks, new.admin.max_body_bytes);
         *current = new;
@@ -229,6 +231,7 @@ impl Relay {
                 .shutdown_grace_ms,
         );
         self.admin.set_listening(false);
+        self.admin.close_streams();
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);
