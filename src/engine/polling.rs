@@ -61,7 +61,10 @@ pub(super) async fn get<H: EngineHandler>(
     };
     let first = tokio::select! {
         biased;
-        _ = session.closed() => None,
+        // The client's own close packet ends a waiting poll with a noop, as the reference
+        // server does; any other end is answered below.
+        _ = session.closed() => (session.close_reason() == Some(CloseReason::ClientClose))
+            .then(|| Outbound::frame(NOOP)),
         item = outbox.pop() => {
             session.item_done();
             Some(item)

@@ -58,9 +58,12 @@ pub(super) async fn handle<H: EngineHandler>(
             if session.transport() != Transport::Polling
                 || session.upgrading.swap(true, Ordering::AcqRel)
             {
-                return EngineError::BadRequest.response(&cors);
+                // A second WebSocket for a session that has (or is getting) one: the
+                // reference server accepts the handshake and closes it at once.
+                Opening::Refused
+            } else {
+                Opening::Upgrade(session)
             }
-            Opening::Upgrade(session)
         }
         None => {
             if query.eio.as_deref() != Some("4") {
@@ -92,6 +95,7 @@ pub(super) async fn handle<H: EngineHandler>(
             return;
         };
         match opening {
+            Opening::Refused => drop((reader, writer)),
             Opening::Upgrade(session) => upgrade_session(engine, session, reader, writer).await,
             Opening::New(permit) => {
                 new_session(engine, settings, remote, permit, reader, writer, &[]).await
@@ -107,6 +111,8 @@ enum Opening<D> {
     Upgrade(Arc<Session<D>>),
     /// A new session, admitted.
     New(Permit),
+    /// Nothing: the connection is closed once open.
+    Refused,
 }
 
 impl<D> Opening<D> {
