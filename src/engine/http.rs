@@ -169,6 +169,9 @@ async fn handle<H: EngineHandler>(
         }
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {
+                if request.method() == Method::GET && engine.owed_close.take(sid) {
+                    return polling::close_packet(&cors);
+                }
                 return EngineError::UnknownSid.response(&cors);
             };
             match *request.method() {

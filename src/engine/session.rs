@@ -109,6 +109,19 @@ impl CloseReason {
             CloseReason::ServerShutdown => "server_shutdown",
         }
     }
+
+    /// Whether a long-polling client is sent the Engine.IO close packet (on its pending
+    /// GET, or else its next one), as the reference server does when it ends a session:
+    /// socket.io-client then reports "transport close" and reconnects. Not when the client
+    /// ended the session, and not on shutdown: python-socketio takes the packet as final
+    /// and would not reconnect to another node, so shutdown ends polling sessions without
+    /// it (the client's next poll fails and it reconnects).
+    pub fn sends_close_packet(self) -> bool {
+        !matches!(
+            self,
+            CloseReason::TransportClose | CloseReason::ClientClose | CloseReason::ServerShutdown
+        )
+    }
 }
 
 /// Why [`Session::send`] did not queue an item.
