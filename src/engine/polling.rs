@@ -38,6 +38,7 @@ pub(super) fn handshake<H: EngineHandler>(
     cors: &Cors,
 ) -> Response {
     let session = engine.open_session(remote, Transport::Polling, settings);
+    session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
     engine.bytes_out.inc_by(open.len() as u64);
     text_response(open, cors)
