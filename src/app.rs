@@ -135,6 +135,7 @@ impl Relay {
         let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
         let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
+        engine.set_limits(&config.limits);
 
         let socketio_listener = bind("server.listen", config.server.listen)?;
         let admin_listener = bind("admin.listen", config.admin.listen)?;
@@ -200,6 +201,7 @@ impl Relay {
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
+        self.engine.set_limits(&new.limits);
         self.admin.reload(&new.admin);
         *current = new;
         restart
@@ -217,6 +219,7 @@ impl Relay {
                 .shutdown_grace_ms,
         );
         self.admin.set_listening(false);
+        self.admin.close_streams();
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);

@@ -30,6 +30,9 @@ pub struct Metrics {
     pub acks: IntCounterVec,
     /// `sio_relay_dropped_total{reason}`: messages not delivered.
     pub dropped: IntCounterVec,
+    /// `sio_relay_pushes_total`: events accepted by this node's `POST /v1/emit` (each
+    /// element of a batch counts), whatever the number of recipients.
+    pub pushes: IntCounter,
     /// `sio_relay_cluster_messages_total{direction,kind}`: Redis pub/sub messages of the
     /// cluster; `kind` is `broadcast`, `request`, `response` or `python`.
     pub cluster_messages: IntCounterVec,
@@ -48,6 +51,9 @@ pub struct Metrics {
     pub cluster_redis_connected: IntGauge,
     /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
     pub cluster_redis_disconnections: IntCounter,
+    /// `sio_relay_refused_connections_total{reason}`: handshakes refused by `[limits]`;
+    /// `reason` is `max_connections`, `max_connections_per_ip` or `rate_limited`.
+    pub refused_connections: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -135,6 +141,11 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let pushes = IntCounter::new(
+            "sio_relay_pushes_total",
+            "Events accepted by this node's admin API for delivery.",
+        )
+        .expect("valid metric");
         let cluster_messages = IntCounterVec::new(
             Opts::new(
                 "sio_relay_cluster_messages_total",
@@ -178,6 +189,14 @@ impl Metrics {
             "Connections to the cluster's Redis lost.",
         )
         .expect("valid metric");
+        let refused_connections = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_refused_connections_total",
+                "Handshakes refused by the connection limits, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
 
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
@@ -189,12 +208,14 @@ impl Metrics {
             Box::new(admin_request_duration.clone()),
             Box::new(acks.clone()),
             Box::new(dropped.clone()),
+            Box::new(pushes.clone()),
             Box::new(cluster_messages.clone()),
             Box::new(cluster_broadcasts_skipped.clone()),
             Box::new(cluster_requests.clone()),
             Box::new(cluster_request_duration.clone()),
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
+            Box::new(refused_connections.clone()),
         ] {
             registry
                 .register(collector)
@@ -218,12 +239,14 @@ impl Metrics {
             admin_request_duration,
             acks,
             dropped,
+            pushes,
             cluster_messages,
             cluster_broadcasts_skipped,
             cluster_requests,
             cluster_request_duration,
             cluster_redis_connected,
             cluster_redis_disconnections,
+            refused_connections,
         }
     }
 

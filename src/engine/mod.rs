@@ -7,6 +7,7 @@
 //! from the table and tells the handler exactly once. A polling session the relay ended
 //! for a reason of its own owes its client the close packet (see [`close_packet`]).
 
+pub mod admission;
 mod close_packet;
 mod http;
 mod listener;
@@ -28,13 +29,14 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use tokio::time::{Instant, sleep_until};
 
+use self::admission::{Admission, Permit};
 use self::close_packet::OwedClosePackets;
 pub use self::http::router;
 pub use self::listener::serve;
 use self::packet::{PING, Packet};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
-use crate::config::{ServerConfig, Transport};
+use crate::config::{LimitsConfig, ServerConfig, Transport};
 use crate::metrics::Metrics;
 
 /// A message for the layer above.
@@ -72,6 +74,8 @@ pub struct Engine<H: EngineHandler> {
     sessions: RwLock<HashMap<Sid, Arc<Session<H::Data>>>>,
     /// Replaced whole on reload; read once per request or session, never per message.
     settings: RwLock<Arc<ServerConfig>>,
+    /// Who may open a session (`[limits]`, trusted proxies).
+    admission: Admission,
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
@@ -84,10 +88,13 @@ impl<H: EngineHandler> Engine<H> {
     pub fn new(handler: H, settings: ServerConfig, metrics: Metrics) -> Arc<Self> {
         let bytes_in = metrics.bytes.with_label_values(&["in"]);
         let bytes_out = metrics.bytes.with_label_values(&["out"]);
+        let admission = Admission::new(metrics.clone());
+        admission.set_trusted_proxies(&settings.trusted_proxies);
         Arc::new(Engine {
             handler,
             sessions: RwLock::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
+            admission,
             metrics,
             bytes_in,
             bytes_out,
@@ -111,7 +118,19 @@ impl<H: EngineHandler> Engine<H> {
     /// Replaces the settings that can change live (origins, limits, timings for new
     /// sessions). Listen address and path changes need a restart.
     pub fn update_settings(&self, settings: ServerConfig) {
+        self.admission
+            .set_trusted_proxies(&settings.trusted_proxies);
         *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
+    }
+
+    /// Applies `[limits]` to the next handshakes.
+    pub fn set_limits(&self, limits: &LimitsConfig) {
+        self.admission.set_limits(limits);
+    }
+
+    /// Who may open a session.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// How many sessions are open.
@@ -142,13 +161,24 @@ impl<H: EngineHandler> Engine<H> {
             .cloned()
     }
 
-    /// Opens a session and starts its supervisor. Transports call this; so do in-process
-    /// benchmarks and tests, which then drain the session with [`Session::try_recv`].
+    /// Opens a session outside the limits and starts its supervisor. In-process benchmarks
+    /// and tests call this, then drain the session with [`Session::try_recv`].
     pub fn open_session(
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
         settings: &ServerConfig,
+    ) -> Arc<Session<H::Data>> {
+        self.open_admitted(remote, transport, settings, Permit::unlimited())
+    }
+
+    /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
+    fn open_admitted(
+        self: &Arc<Self>,
+        remote: SocketAddr,
+        transport: Transport,
+        settings: &ServerConfig,
+        permit: Permit,
     ) -> Arc<Session<H::Data>> {
         let session = Arc::new(Session::new(
             remote,
@@ -163,7 +193,7 @@ impl<H: EngineHandler> Engine<H> {
             .expect("sessions lock poisoned")
             .insert(session.id, session.clone());
         self.metrics.connections.inc();
-        tokio::spawn(self.clone().supervise(session.clone()));
+        tokio::spawn(self.clone().supervise(session.clone(), permit));
         session
     }
 
@@ -190,7 +220,7 @@ impl<H: EngineHandler> Engine<H> {
 
     /// Runs for the whole life of a session: heartbeats and the connect timeout, then
     /// the clean-up, whatever ended the session.
-    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>) {
+    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>, permit: Permit) {
         let (interval, timeout, connect_deadline) = {
             let settings = self.settings();
             (
@@ -269,6 +299,7 @@ impl<H: EngineHandler> Engine<H> {
             .disconnections
             .with_label_values(&[reason.as_str()])
             .inc();
+        drop(permit);
         tracing::debug!(sid = %session.id, reason = reason.as_str(), "session closed");
         self.handler.on_close(&session, reason);
         if owes_close {
