@@ -140,7 +140,11 @@ async fn open_directly<H: EngineHandler>(
         return Some(stream);
     };
     // The request is all in the socket's buffer: this read takes it at once.
-    if stream.read_exact(&mut first[..direct.length]).await.is_err() {
+    if stream
+        .read_exact(&mut first[..direct.length])
+        .await
+        .is_err()
+    {
         return None;
     }
     drop(first);
