@@ -24,3 +24,4 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod socketio;
+pub mod tls;

@@ -138,7 +138,10 @@ pub(super) fn refused(refusal: Refusal, cors: &Cors) -> Response {
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::RETRY_AFTER, HeaderValue::from_static("1")),
             (header::CONNECTION, HeaderValue::from_static("close")),
         ],
