@@ -56,6 +56,14 @@ impl Access {
         }
     }
 
+    /// Checks the caller may read the whole node's statistics.
+    pub fn check_node_wide(&self) -> Result<(), ApiError> {
+        match &self.caller.scope {
+            Some(scope) => scope.check_node_wide(),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the caller may see room `room` in a listing.
     pub fn may_see_room(&self, room: &str) -> bool {
         self.caller

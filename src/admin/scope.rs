@@ -14,7 +14,8 @@
 //! - a call on the whole namespace (`broadcast: true`, or a `/v1/sockets` listing without
 //!   `to`) is allowed only when the room globs include `"*"` itself: a glob such as
 //!   `orders:*` never reaches sockets outside its rooms;
-//! - `/v1/rooms` lists only the rooms the key's globs match.
+//! - `/v1/rooms` lists only the rooms the key's globs match;
+//! - `/v1/stats` (whole-node numbers) needs `read` and `"*"` for namespaces and rooms.
 //!
 //! `admin.tokens` are full-access keys: no scope.
 
@@ -85,6 +86,21 @@ impl Scope {
         }
         if let Some(room) = target.to.iter().find(|r| !self.room_allowed(r)) {
             return Err(forbidden(format!("this key may not address room {room:?}")));
+        }
+        Ok(())
+    }
+
+    /// Whether the key may read the whole node's statistics (`/v1/stats`): `read`, and
+    /// the globs `"*"` for both namespaces and rooms, as the numbers span all of them.
+    pub fn check_node_wide(&self) -> Result<(), ApiError> {
+        if !self.ops.contains(&AdminOp::Read) {
+            return Err(forbidden("this key may not `read`".into()));
+        }
+        if !self.everything() || !self.namespaces.iter().any(|g| g == "*") {
+            return Err(forbidden(
+                "statistics span every namespace and room: the key needs the globs \"*\" for both"
+                    .into(),
+            ));
         }
         Ok(())
     }
