@@ -9,10 +9,12 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::audit::Access;
 use super::body::{Fields, read_json, wrong_type};
 use super::error::ApiError;
 use super::{AdminState, Count, LiveConfig, selector};
 use crate::adapter::Target;
+use crate::config::AdminOp;
 
 const FIELDS: [&str; 6] = ["namespace", "to", "room", "except", "broadcast", "rooms"];
 
@@ -33,9 +35,11 @@ pub fn parse(value: serde_json::Value) -> Result<(Target, Vec<String>), ApiError
 pub async fn join(
     State(state): State<AdminState>,
     Extension(live): Extension<Arc<LiveConfig>>,
+    Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Json<Count>, ApiError> {
     let (target, rooms) = parse(read_json(request, live.max_body_bytes).await?)?;
+    access.check(AdminOp::Join, &target, &rooms)?;
     let applied = state.adapter().join(&target, &rooms).await?;
     Ok(Json(applied.into()))
 }
@@ -44,9 +48,11 @@ pub async fn join(
 pub async fn leave(
     State(state): State<AdminState>,
     Extension(live): Extension<Arc<LiveConfig>>,
+    Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Json<Count>, ApiError> {
     let (target, rooms) = parse(read_json(request, live.max_body_bytes).await?)?;
+    access.check(AdminOp::Leave, &target, &rooms)?;
     let applied = state.adapter().leave(&target, &rooms).await?;
     Ok(Json(applied.into()))
 }
@@ -65,14 +71,22 @@ struct Room {
     size: usize,
 }
 
-/// `GET /v1/rooms?namespace=…`.
-pub async fn list(State(state): State<AdminState>, uri: Uri) -> Result<Json<RoomList>, ApiError> {
+/// `GET /v1/rooms?namespace=…`; a scoped key sees only the rooms it may address.
+pub async fn list(
+    State(state): State<AdminState>,
+    Extension(access): Extension<Access>,
+    uri: Uri,
+) -> Result<Json<RoomList>, ApiError> {
     let pairs = selector::query_pairs(uri.query(), &["namespace"])?;
     let namespace = selector::query_namespace(&pairs)?;
+    if let Some(scope) = &access.caller.scope {
+        scope.check_read(&namespace)?;
+    }
     let listing = state.adapter().rooms(&namespace).await?;
     let mut rooms: Vec<Room> = listing
         .items
         .into_iter()
+        .filter(|r| access.may_see_room(&r.name))
         .map(|r| Room {
             name: r.name,
             size: r.size,

@@ -16,6 +16,7 @@ pub mod packet;
 mod polling;
 pub mod session;
 pub mod sid;
+mod stream;
 mod websocket;
 pub mod ws_read;
 mod ws_write;
