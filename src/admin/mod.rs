@@ -17,9 +17,9 @@
 //! [`LiveConfig`] that [`AdminState::reload`] swaps; each request reads it once.
 
 mod auth;
-mod binary;
+pub mod binary;
 mod body;
-mod emit;
+pub mod emit;
 pub mod error;
 mod openapi;
 mod rooms;

@@ -7,8 +7,9 @@ use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::{Extension, Json};
 use serde::Serialize;
+use serde_json::Value;
 
-use super::body::{Fields, read_json};
+use super::body::{Fields, read_json, wrong_type};
 use super::error::ApiError;
 use super::{AdminState, Count, LiveConfig, selector};
 use crate::adapter::Target;
@@ -19,9 +20,11 @@ const FIELDS: [&str; 6] = ["namespace", "to", "room", "except", "broadcast", "ro
 pub fn parse(value: serde_json::Value) -> Result<(Target, Vec<String>), ApiError> {
     let mut fields = Fields::new(value, &FIELDS)?;
     let target = selector::from_fields(&mut fields)?;
+    // An array, as the contract types it; unlike `to`, a lone string is refused.
     let rooms = match fields.take("rooms") {
         None => return Err(ApiError::field("`rooms` is required")),
-        Some(value) => selector::names("rooms", value)?,
+        Some(value @ Value::Array(_)) => selector::names("rooms", value)?,
+        Some(other) => return Err(wrong_type("rooms", "an array of room names", &other)),
     };
     Ok((target, rooms))
 }
@@ -92,7 +95,7 @@ mod tests {
         let (target, rooms) = parse(json!({"to": "s", "rooms": ["a", "b"]})).unwrap();
         assert_eq!(target.to, vec!["s".to_string()]);
         assert_eq!(rooms, vec!["a".to_string(), "b".to_string()]);
-        let (_, rooms) = parse(json!({"broadcast": true, "rooms": "a"})).unwrap();
+        let (_, rooms) = parse(json!({"broadcast": true, "rooms": ["a", "a"]})).unwrap();
         assert_eq!(rooms, vec!["a".to_string()]);
         for (body, code) in [
             (json!({"to": "s"}), "invalid_field"),
@@ -100,6 +103,8 @@ mod tests {
             (json!({"to": "s", "rooms": [""]}), "invalid_field"),
             (json!({"to": "s", "rooms": [1]}), "invalid_field"),
             (json!({"to": "s", "rooms": null}), "invalid_field"),
+            (json!({"to": "s", "rooms": "a"}), "invalid_field"),
+            (json!({"to": "s", "rooms": {"a": 1}}), "invalid_field"),
             (json!({"rooms": ["a"]}), "missing_target"),
             (
                 json!({"to": "s", "rooms": ["a"], "room": "x"}),

@@ -41,6 +41,13 @@ pub(crate) fn findings(config: &Config) -> Vec<Finding> {
     cluster(config, &mut out);
     log(config, &mut out);
     tls(config, &mut out);
+    for (key, because, reason) in super::hooks::problems(&config.hooks) {
+        out.0.push(Finding {
+            key,
+            reason,
+            because,
+        });
+    }
     out.0
 }
 
