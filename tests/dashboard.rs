@@ -141,6 +141,8 @@ async fn dashboard_queries_only_metrics_the_relay_exports() {
         config.cluster.adapter = AdapterKind::Redis;
         config.cluster.redis_url = "redis://127.0.0.1:6379".into();
         config.cluster.key_prefix = format!("sio-relay-test-dashboard-{nanos}");
+        // One session at most, so that a second handshake is refused (and counted).
+        config.limits.max_connections = 1;
     })
     .await;
     common::eventually("/readyz 200", common::TIMEOUT, || async {
@@ -156,6 +158,15 @@ async fn dashboard_queries_only_metrics_the_relay_exports() {
         .connect()
         .await;
     let sid = client.sid("/").unwrap();
+    let refused = common::admin::http_client()
+        .get(format!(
+            "{}/socket.io/?EIO=4&transport=polling",
+            relay.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
     // An answered ack, a timed-out one, a dropped client event, a cluster request.
     let answered = admin
         .emit(&json!({"to": sid, "event": "answer_me", "ack_timeout_ms": 5000}))
