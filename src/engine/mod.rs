@@ -4,8 +4,8 @@
 //!
 //! A session lives as long as its supervisor task ([`Engine::supervise`]), which sends
 //! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
-//! from the table and tells the handler exactly once. A polling session the relay ended
-//! for a reason of its own owes its client the close packet (see [`close_packet`]).
+//! from the table and tells the handler exactly once. A polling session the relay closed
+//! on purpose owes its client the close packet (see [`close_packet`]).
 
 pub mod admission;
 mod close_packet;
@@ -284,7 +284,7 @@ impl<H: EngineHandler> Engine<H> {
             .close_reason()
             .unwrap_or(CloseReason::TransportClose);
         // Owed before the session leaves the table, so that no GET finds neither.
-        let owes_close = reason.sends_close_packet()
+        let owes_close = reason.closes_next_poll()
             && if session.transport() == Transport::Polling {
                 self.owed_close.owe(session.id)
             } else {

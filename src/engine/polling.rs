@@ -75,7 +75,9 @@ pub(super) async fn get<H: EngineHandler>(
     let Some(first) = first else {
         return match session.close_reason() {
             Some(reason) if reason.sends_close_packet() => {
-                engine.owed_close.paid(session.id);
+                if reason.closes_next_poll() {
+                    engine.owed_close.paid(session.id);
+                }
                 close_packet(cors)
             }
             // Shutdown: ended without the close packet, so clients reconnect by themselves.

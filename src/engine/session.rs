@@ -111,17 +111,26 @@ impl CloseReason {
         }
     }
 
-    /// Whether a long-polling client is sent the Engine.IO close packet (on its pending
-    /// GET, or else its next one), as the reference server does when it ends a session:
-    /// socket.io-client then reports "transport close" and reconnects. Not when the client
-    /// ended the session, and not on shutdown: python-socketio takes the packet as final
-    /// and would not reconnect to another node, so shutdown ends polling sessions without
-    /// it (the client's next poll fails and it reconnects).
+    /// Whether a long-polling client's waiting GET is answered with the Engine.IO close
+    /// packet, as the reference server does when it ends a session: socket.io-client then
+    /// reports "transport close" and reconnects. Not when the client ended the session,
+    /// and not on shutdown: python-socketio takes the packet as final and would not
+    /// reconnect to another node, so shutdown ends polling sessions without it (the
+    /// client's next poll fails and it reconnects).
     pub fn sends_close_packet(self) -> bool {
         !matches!(
             self,
             CloseReason::TransportClose | CloseReason::ClientClose | CloseReason::ServerShutdown
         )
+    }
+
+    /// Whether the close packet also waits for the client's next GET when none was
+    /// waiting: when the relay closed the session on purpose (it joined no namespace in
+    /// time, or could not keep up), as the reference server's orderly close does. A
+    /// session that broke (ping timeout, bad input) is forgotten at once, and its next GET
+    /// finds it unknown, as there.
+    pub fn closes_next_poll(self) -> bool {
+        matches!(self, CloseReason::ConnectTimeout | CloseReason::QueueFull)
     }
 }
 
