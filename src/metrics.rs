@@ -51,6 +51,14 @@ pub struct Metrics {
     pub cluster_redis_connected: IntGauge,
     /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
     pub cluster_redis_disconnections: IntCounter,
+    /// `sio_relay_hook_requests_total{type,outcome}`: requests to the backend hook; `type`
+    /// is `event`, `connect` or `disconnect`; `outcome` is `ok`, `http_error` (not 2xx),
+    /// `timeout`, `unreachable`, `bad_answer` (answer refused) or `emit_failed`.
+    pub hook_requests: IntCounterVec,
+    /// `sio_relay_hook_request_duration_seconds{type}`: how long a hook took to answer.
+    pub hook_request_duration: HistogramVec,
+    /// `sio_relay_hook_lifecycle_queue`: lifecycle events waiting for delivery.
+    pub hook_lifecycle_queue: IntGauge,
     /// `sio_relay_refused_connections_total{reason}`: handshakes refused by `[limits]`;
     /// `reason` is `max_connections`, `max_connections_per_ip` or `rate_limited`.
     pub refused_connections: IntCounterVec,
@@ -189,6 +197,31 @@ impl Metrics {
             "Connections to the cluster's Redis lost.",
         )
         .expect("valid metric");
+        let hook_requests = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_hook_requests_total",
+                "Requests to the backend hook, by type and outcome.",
+            ),
+            &["type", "outcome"],
+        )
+        .expect("valid metric");
+        let hook_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "sio_relay_hook_request_duration_seconds",
+                "Time the backend hook took to answer, by type.",
+            )
+            .buckets(vec![
+                0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                5.0, 10.0, 30.0,
+            ]),
+            &["type"],
+        )
+        .expect("valid metric");
+        let hook_lifecycle_queue = IntGauge::new(
+            "sio_relay_hook_lifecycle_queue",
+            "Lifecycle events waiting for delivery to the backend hook.",
+        )
+        .expect("valid metric");
         let refused_connections = IntCounterVec::new(
             Opts::new(
                 "sio_relay_refused_connections_total",
@@ -215,6 +248,9 @@ impl Metrics {
             Box::new(cluster_request_duration.clone()),
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
+            Box::new(hook_requests.clone()),
+            Box::new(hook_request_duration.clone()),
+            Box::new(hook_lifecycle_queue.clone()),
             Box::new(refused_connections.clone()),
         ] {
             registry
@@ -246,6 +282,9 @@ impl Metrics {
             cluster_request_duration,
             cluster_redis_connected,
             cluster_redis_disconnections,
+            hook_requests,
+            hook_request_duration,
+            hook_lifecycle_queue,
             refused_connections,
         }
     }

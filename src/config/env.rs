@@ -91,7 +91,9 @@ pub(crate) fn overlay(vars: &BTreeMap<String, String>, schema: &Schema, layers: 
             .expect("known variables come from the schema");
         let origin = Origin::Env(name.clone());
         if TABLE_LISTS.contains(&path.as_str()) {
-            let reason = format!("a list of tables cannot be set from the environment; use [[{path}]] in the file");
+            let reason = format!(
+                "a list of tables cannot be set from the environment; use [[{path}]] in the file"
+            );
             layers.error(path, &origin, reason);
             continue;
         }

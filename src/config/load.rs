@@ -325,8 +325,7 @@ fn file_value(
             line,
         ));
     }
-    if let (DeValue::Array(items), Some(item_kind)) =
-        (value.get_ref(), item_kind_at(path, default))
+    if let (DeValue::Array(items), Some(item_kind)) = (value.get_ref(), item_kind_at(path, default))
     {
         for (i, item) in items.iter().enumerate() {
             let found = kind_of_de(item.get_ref());

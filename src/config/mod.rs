@@ -19,12 +19,14 @@ use serde::{Deserialize, Serialize};
 pub mod cidr;
 pub mod env;
 mod error;
+mod hooks;
 mod load;
 mod mask;
 mod schema;
 pub mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use hooks::{HooksConfig, LifecycleEvent};
 pub use load::{Overrides, Sources, load, load_text};
 pub use mask::{MASK, mask_url, masked, render_masked};
 
@@ -40,6 +42,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The backend told about client events and socket lifecycle.
+    pub hooks: HooksConfig,
     /// Limits on clients' connections.
     pub limits: LimitsConfig,
     /// TLS on the listeners.

@@ -9,7 +9,12 @@ use toml::{Table, Value};
 use super::Config;
 
 /// Keys whose values are secrets: their values never appear in a message.
-pub(crate) const SECRET_KEYS: &[&str] = &["admin.tokens", "admin.keys", "cluster.redis_url"];
+pub(crate) const SECRET_KEYS: &[&str] = &[
+    "admin.tokens",
+    "admin.keys",
+    "cluster.redis_url",
+    "hooks.secret",
+];
 
 /// List settings whose items are tables (`[[admin.keys]]`) rather than strings; the
 /// environment cannot set them.
@@ -192,7 +197,9 @@ mod tests {
         let sections: Vec<&str> = schema.sections().collect();
         assert_eq!(
             sections,
-            ["admin", "cluster", "limits", "log", "server", "tls"]
+            [
+                "admin", "cluster", "hooks", "limits", "log", "server", "tls"
+            ]
         );
         assert!(
             schema

@@ -6,8 +6,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::error::ConfigError;
 use super::cidr::Cidr;
+use super::error::ConfigError;
 use super::{AdapterKind, Config};
 
 /// The longest heartbeat a JavaScript client can time: its timers overflow past 2^31-1 ms
@@ -41,6 +41,13 @@ pub(crate) fn findings(config: &Config) -> Vec<Finding> {
     cluster(config, &mut out);
     log(config, &mut out);
     tls(config, &mut out);
+    for (key, because, reason) in super::hooks::problems(&config.hooks) {
+        out.0.push(Finding {
+            key,
+            reason,
+            because,
+        });
+    }
     out.0
 }
 
@@ -134,8 +141,7 @@ fn server(config: &Config, out: &mut Findings) {
 fn admin(config: &Config, out: &mut Findings) {
     let a = &config.admin;
 
-    if a.tokens.is_empty() && a.keys.is_empty() && !a.allow_open && !is_loopback(a.listen.ip())
-    {
+    if a.tokens.is_empty() && a.keys.is_empty() && !a.allow_open && !is_loopback(a.listen.ip()) {
         out.add_because(
             "admin.tokens",
             "admin.listen",
@@ -185,12 +191,14 @@ fn admin_keys(config: &Config, out: &mut Findings) {
                 format!("{which}: `name` must be a non-empty printable name"),
             );
         } else if a.keys[..i].iter().any(|k| k.name == key.name) {
-            out.add("admin.keys", format!("{which}: `name` is used by another key"));
+            out.add(
+                "admin.keys",
+                format!("{which}: `name` is used by another key"),
+            );
         }
         if let Some(problem) = token_problem(&key.token) {
             out.add("admin.keys", format!("{which}: `token` {problem}"));
-        } else if a.tokens.contains(&key.token)
-            || a.keys[..i].iter().any(|k| k.token == key.token)
+        } else if a.tokens.contains(&key.token) || a.keys[..i].iter().any(|k| k.token == key.token)
         {
             // Two keys with one token: which scope applies would be ambiguous.
             out.add(
@@ -215,7 +223,10 @@ fn admin_keys(config: &Config, out: &mut Findings) {
             }
         }
         if key.rooms.iter().any(String::is_empty) {
-            out.add("admin.keys", format!("{which}: `rooms` holds an empty glob"));
+            out.add(
+                "admin.keys",
+                format!("{which}: `rooms` holds an empty glob"),
+            );
         }
     }
 }

@@ -293,7 +293,9 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(ip) = hop.parse::<IpAddr>() {
         return Some(ip.to_canonical());
     }
-    hop.parse::<SocketAddr>().ok().map(|a| a.ip().to_canonical())
+    hop.parse::<SocketAddr>()
+        .ok()
+        .map(|a| a.ip().to_canonical())
 }
 
 #[cfg(test)]
@@ -332,7 +334,13 @@ mod tests {
         assert_eq!(a.admit(ip("10.0.0.3")).err(), Some(Refusal::MaxConnections));
         drop(p1);
         assert!(a.admit(ip("10.0.0.1")).is_ok());
-        assert_eq!(a.metrics.refused_connections.with_label_values(&["max_connections"]).get(), 1);
+        assert_eq!(
+            a.metrics
+                .refused_connections
+                .with_label_values(&["max_connections"])
+                .get(),
+            1
+        );
     }
 
     #[test]
