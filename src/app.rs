@@ -124,6 +124,31 @@ fn adapter(
     }
 }
 
+/// Connection state recovery: sessions and the replay log in this node's memory, or in
+/// Redis when clustered. Nothing of it exists when recovery is off.
+fn enable_recovery(
+    config: &Config,
+    adapter: &Adapter,
+    local: &Arc<LocalAdapter>,
+    socketio: &SocketIo,
+    metrics: &Metrics,
+) {
+    use crate::adapter::local::Offsets;
+    use crate::adapter::replay::MemoryReplay;
+    use crate::socketio::recovery::Recovery;
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = adapter.redis() {
+        local.set_offsets(Offsets::Carried);
+        let store = cluster.enable_recovery(&config.recovery);
+        socketio.enable_recovery(Recovery { store });
+        return;
+    }
+    let _ = adapter;
+    let replay = Arc::new(MemoryReplay::new(&config.recovery, metrics));
+    local.set_offsets(Offsets::Log(replay.clone()));
+    socketio.enable_recovery(Recovery { store: replay });
+}
+
 impl Relay {
     /// Binds both listeners and starts serving; returns once both accept connections.
     pub async fn start(config: Config) -> Result<Relay, StartError> {
@@ -133,8 +158,12 @@ impl Relay {
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
         let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
-        let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
+        let socketio = SocketIo::new(local.clone(), &config.server.namespaces, metrics.clone());
+        if config.recovery.enabled {
+            enable_recovery(&config, &adapter, &local, &socketio, &metrics);
+        }
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
+        engine.set_limits(config.limits.clone());
 
         let socketio_listener = bind("server.listen", config.server.listen)?;
         let admin_listener = bind("admin.listen", config.admin.listen)?;
@@ -200,6 +229,7 @@ impl Relay {
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
+        self.engine.set_limits(new.limits.clone());
         self.admin.reload(&new.admin);
         *current = new;
         restart

@@ -19,6 +19,7 @@ mod binary;
 mod body;
 mod emit;
 pub mod error;
+mod idempotency;
 mod openapi;
 mod rooms;
 mod selector;
@@ -68,6 +69,8 @@ pub struct LiveConfig {
     pub max_body_bytes: u64,
     /// `admin.max_ack_timeout_ms`.
     pub max_ack_timeout_ms: u64,
+    /// `admin.idempotency_window_ms`.
+    pub idempotency_window_ms: u64,
 }
 
 impl LiveConfig {
@@ -76,6 +79,7 @@ impl LiveConfig {
             tokens: Tokens::new(&config.tokens),
             max_body_bytes: config.max_body_bytes,
             max_ack_timeout_ms: config.max_ack_timeout_ms,
+            idempotency_window_ms: config.idempotency_window_ms,
         }
     }
 }

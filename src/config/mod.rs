@@ -39,6 +39,10 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Per-client limits.
+    pub limits: LimitsConfig,
+    /// Connection state recovery.
+    pub recovery: RecoveryConfig,
 }
 
 /// A transport clients may use.
@@ -96,10 +100,6 @@ pub struct ServerConfig {
     pub max_payload_bytes: u64,
     /// How long shutdown may take.
     pub shutdown_grace_ms: u64,
-    /// Packets queued per session before the slow-client policy applies.
-    pub outbound_queue: usize,
-    /// What happens to a client whose queue is full.
-    pub slow_client_policy: SlowClientPolicy,
 }
 
 impl Default for ServerConfig {
@@ -115,8 +115,6 @@ impl Default for ServerConfig {
             connect_timeout_ms: 45_000,
             max_payload_bytes: 1_000_000,
             shutdown_grace_ms: 10_000,
-            outbound_queue: 1024,
-            slow_client_policy: SlowClientPolicy::Disconnect,
         }
     }
 }
@@ -135,6 +133,8 @@ pub struct AdminConfig {
     pub max_body_bytes: u64,
     /// Largest `ack_timeout_ms` a request may ask for.
     pub max_ack_timeout_ms: u64,
+    /// How long an `Idempotency-Key` of `/v1/emit` is remembered.
+    pub idempotency_window_ms: u64,
 }
 
 impl Default for AdminConfig {
@@ -144,6 +144,7 @@ impl Default for AdminConfig {
             tokens: Vec::new(),
             max_body_bytes: 4_194_304,
             max_ack_timeout_ms: 60_000,
+            idempotency_window_ms: 60_000,
         }
     }
 }
@@ -171,12 +172,14 @@ impl fmt::Debug for AdminConfig {
             tokens,
             max_body_bytes,
             max_ack_timeout_ms,
+            idempotency_window_ms,
         } = self;
         f.debug_struct("AdminConfig")
             .field("listen", listen)
             .field("tokens", &vec![MASK; tokens.len()])
             .field("max_body_bytes", max_body_bytes)
             .field("max_ack_timeout_ms", max_ack_timeout_ms)
+            .field("idempotency_window_ms", idempotency_window_ms)
             .finish()
     }
 }
@@ -273,6 +276,51 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[limits]`: per-client limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Bytes queued for one client before `slow_client` applies.
+    pub max_queued_bytes: u64,
+    /// What happens to a client whose queue is full.
+    pub slow_client: SlowClientPolicy,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_queued_bytes: 1_048_576,
+            slow_client: SlowClientPolicy::Disconnect,
+        }
+    }
+}
+
+/// `[recovery]`: Socket.IO connection state recovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// Whether clients that come back may recover their sid, rooms and missed events.
+    pub enabled: bool,
+    /// How long a disconnected socket stays recoverable; also the age limit of the replay
+    /// buffer.
+    pub max_disconnection_ms: u64,
+    /// Events kept for replay per namespace.
+    pub max_buffered_messages: u64,
+    /// Bytes of events kept for replay per namespace (this node's memory buffer).
+    pub max_buffered_bytes: u64,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_disconnection_ms: 120_000,
+            max_buffered_messages: 10_000,
+            max_buffered_bytes: 16_777_216,
         }
     }
 }

@@ -39,6 +39,7 @@ pub(crate) fn findings(config: &Config) -> Vec<Finding> {
     admin(config, &mut out);
     cluster(config, &mut out);
     log(config, &mut out);
+    delivery(config, &mut out);
     out.0
 }
 
@@ -110,9 +111,6 @@ fn server(config: &Config, out: &mut Findings) {
     out.positive("server.ping_timeout_ms", s.ping_timeout_ms);
     out.positive("server.connect_timeout_ms", s.connect_timeout_ms);
     out.positive("server.max_payload_bytes", s.max_payload_bytes);
-    if s.outbound_queue == 0 {
-        out.add("server.outbound_queue", "must be greater than 0");
-    }
     if s.ping_interval_ms.saturating_add(s.ping_timeout_ms) > MAX_CLIENT_TIMER_MS {
         out.add(
             "server.ping_interval_ms",
@@ -167,6 +165,16 @@ fn admin(config: &Config, out: &mut Findings) {
 
     out.positive("admin.max_body_bytes", a.max_body_bytes);
     out.positive("admin.max_ack_timeout_ms", a.max_ack_timeout_ms);
+    out.positive("admin.idempotency_window_ms", a.idempotency_window_ms);
+}
+
+/// `[limits]` and `[recovery]`: the bounds of what the relay keeps for clients.
+fn delivery(config: &Config, out: &mut Findings) {
+    out.positive("limits.max_queued_bytes", config.limits.max_queued_bytes);
+    let r = &config.recovery;
+    out.positive("recovery.max_disconnection_ms", r.max_disconnection_ms);
+    out.positive("recovery.max_buffered_messages", r.max_buffered_messages);
+    out.positive("recovery.max_buffered_bytes", r.max_buffered_bytes);
 }
 
 fn cluster(config: &Config, out: &mut Findings) {
@@ -401,17 +409,17 @@ mod tests {
         let mut config = Config::default();
         config.server.ping_interval_ms = 0;
         config.server.ping_timeout_ms = 0;
-        config.server.outbound_queue = 0;
         config.server.transports.clear();
         config.admin.max_ack_timeout_ms = 0;
+        config.limits.max_queued_bytes = 0;
         assert_eq!(
             keys(&config),
             [
                 "server.transports",
                 "server.ping_interval_ms",
                 "server.ping_timeout_ms",
-                "server.outbound_queue",
                 "admin.max_ack_timeout_ms",
+                "limits.max_queued_bytes",
             ]
         );
     }

@@ -31,7 +31,7 @@ pub use self::listener::serve;
 use self::packet::{PING, Packet};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
-use crate::config::{ServerConfig, Transport};
+use crate::config::{LimitsConfig, ServerConfig, Transport};
 use crate::metrics::Metrics;
 
 /// A message for the layer above.
@@ -69,6 +69,8 @@ pub struct Engine<H: EngineHandler> {
     sessions: RwLock<HashMap<Sid, Arc<Session<H::Data>>>>,
     /// Replaced whole on reload; read once per request or session, never per message.
     settings: RwLock<Arc<ServerConfig>>,
+    /// `[limits]` for new sessions; replaced on reload.
+    limits: RwLock<LimitsConfig>,
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
@@ -83,6 +85,7 @@ impl<H: EngineHandler> Engine<H> {
             handler,
             sessions: RwLock::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
+            limits: RwLock::new(LimitsConfig::default()),
             metrics,
             bytes_in,
             bytes_out,
@@ -106,6 +109,11 @@ impl<H: EngineHandler> Engine<H> {
     /// sessions). Listen address and path changes need a restart.
     pub fn update_settings(&self, settings: ServerConfig) {
         *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
+    }
+
+    /// Replaces the per-client limits of sessions opened from now on.
+    pub fn set_limits(&self, limits: LimitsConfig) {
+        *self.limits.write().expect("limits lock poisoned") = limits;
     }
 
     /// How many sessions are open.
@@ -142,14 +150,17 @@ impl<H: EngineHandler> Engine<H> {
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
-        settings: &ServerConfig,
     ) -> Arc<Session<H::Data>> {
+        let (max_queued_bytes, slow_client) = {
+            let limits = self.limits.read().expect("limits lock poisoned");
+            (limits.max_queued_bytes, limits.slow_client)
+        };
         let session = Arc::new(Session::new(
             remote,
             transport,
             self.handler.new_session_data(),
-            settings.outbound_queue,
-            settings.slow_client_policy,
+            usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
+            slow_client,
             &self.metrics,
         ));
         self.sessions

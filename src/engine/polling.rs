@@ -37,7 +37,7 @@ pub(super) fn handshake<H: EngineHandler>(
     remote: SocketAddr,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_session(remote, Transport::Polling, settings);
+    let session = engine.open_session(remote, Transport::Polling);
     let open = engine.open_packet(&session, settings);
     engine.bytes_out.inc_by(open.len() as u64);
     text_response(open, cors)
