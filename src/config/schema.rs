@@ -9,7 +9,16 @@ use toml::{Table, Value};
 use super::Config;
 
 /// Keys whose values are secrets: their values never appear in a message.
-pub(crate) const SECRET_KEYS: &[&str] = &["admin.tokens", "cluster.redis_url"];
+pub(crate) const SECRET_KEYS: &[&str] = &[
+    "admin.tokens",
+    "admin.keys",
+    "cluster.redis_url",
+    "hooks.secret",
+];
+
+/// List settings whose items are tables (`[[admin.keys]]`) rather than strings; the
+/// environment cannot set them.
+pub(crate) const TABLE_LISTS: &[&str] = &["admin.keys"];
 
 /// Keys that moved, with where they went: refused with a message that says so.
 pub(crate) const MOVED_KEYS: &[(&str, &str)] = &[
@@ -167,6 +176,22 @@ pub(crate) fn item_kind(default: &Value) -> Option<&'static str> {
     }
 }
 
+/// [`item_kind`] for the setting at `path`, which knows the lists of tables.
+pub(crate) fn item_kind_at(path: &str, default: &Value) -> Option<&'static str> {
+    if TABLE_LISTS.contains(&path) {
+        return Some("a table");
+    }
+    item_kind(default)
+}
+
+/// [`describe`] for the setting at `path`.
+pub(crate) fn describe_at(path: &str, default: &Value) -> String {
+    if TABLE_LISTS.contains(&path) {
+        return "a list of tables".into();
+    }
+    describe(default)
+}
+
 /// What a setting expects, for messages: `an integer`, `a list of strings`...
 pub(crate) fn describe(default: &Value) -> String {
     match item_kind(default) {
@@ -188,7 +213,9 @@ mod tests {
         let sections: Vec<&str> = schema.sections().collect();
         assert_eq!(
             sections,
-            ["admin", "cluster", "limits", "log", "recovery", "server"]
+            [
+                "admin", "cluster", "hooks", "limits", "log", "recovery", "server", "tls"
+            ]
         );
         assert!(
             schema

@@ -6,6 +6,7 @@
 //! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
 //! from the table and tells the handler exactly once.
 
+pub mod admission;
 mod http;
 mod listener;
 mod outbox;
@@ -26,12 +27,13 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use tokio::time::{Instant, sleep_until};
 
+use self::admission::{Admission, Permit};
 pub use self::http::router;
 pub use self::listener::serve;
 use self::packet::{PING, Packet};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
-use crate::config::{LimitsConfig, ServerConfig, Transport};
+use crate::config::{LimitsConfig, ServerConfig, SlowClientPolicy, Transport};
 use crate::metrics::Metrics;
 
 /// A message for the layer above.
@@ -69,8 +71,10 @@ pub struct Engine<H: EngineHandler> {
     sessions: RwLock<HashMap<Sid, Arc<Session<H::Data>>>>,
     /// Replaced whole on reload; read once per request or session, never per message.
     settings: RwLock<Arc<ServerConfig>>,
-    /// `[limits]` for new sessions; replaced on reload.
-    limits: RwLock<LimitsConfig>,
+    /// Who may open a session (`[limits]`, trusted proxies).
+    admission: Admission,
+    /// `limits.max_queued_bytes` and `limits.slow_client` for new sessions.
+    queue_limits: RwLock<(u64, SlowClientPolicy)>,
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
@@ -81,11 +85,17 @@ impl<H: EngineHandler> Engine<H> {
     pub fn new(handler: H, settings: ServerConfig, metrics: Metrics) -> Arc<Self> {
         let bytes_in = metrics.bytes.with_label_values(&["in"]);
         let bytes_out = metrics.bytes.with_label_values(&["out"]);
+        let admission = Admission::new(metrics.clone());
+        admission.set_trusted_proxies(&settings.trusted_proxies);
         Arc::new(Engine {
             handler,
             sessions: RwLock::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
-            limits: RwLock::new(LimitsConfig::default()),
+            admission,
+            queue_limits: RwLock::new((
+                LimitsConfig::default().max_queued_bytes,
+                SlowClientPolicy::default(),
+            )),
             metrics,
             bytes_in,
             bytes_out,
@@ -108,12 +118,21 @@ impl<H: EngineHandler> Engine<H> {
     /// Replaces the settings that can change live (origins, limits, timings for new
     /// sessions). Listen address and path changes need a restart.
     pub fn update_settings(&self, settings: ServerConfig) {
+        self.admission
+            .set_trusted_proxies(&settings.trusted_proxies);
         *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
     }
 
-    /// Replaces the per-client limits of sessions opened from now on.
-    pub fn set_limits(&self, limits: LimitsConfig) {
-        *self.limits.write().expect("limits lock poisoned") = limits;
+    /// Applies `[limits]` to the next handshakes and sessions.
+    pub fn set_limits(&self, limits: &LimitsConfig) {
+        self.admission.set_limits(limits);
+        *self.queue_limits.write().expect("limits lock poisoned") =
+            (limits.max_queued_bytes, limits.slow_client);
+    }
+
+    /// Who may open a session.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// How many sessions are open.
@@ -144,17 +163,25 @@ impl<H: EngineHandler> Engine<H> {
             .cloned()
     }
 
-    /// Opens a session and starts its supervisor. Transports call this; so do in-process
-    /// benchmarks and tests, which then drain the session with [`Session::try_recv`].
+    /// Opens a session outside the limits and starts its supervisor. In-process benchmarks
+    /// and tests call this, then drain the session with [`Session::try_recv`].
     pub fn open_session(
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
     ) -> Arc<Session<H::Data>> {
-        let (max_queued_bytes, slow_client) = {
-            let limits = self.limits.read().expect("limits lock poisoned");
-            (limits.max_queued_bytes, limits.slow_client)
-        };
+        self.open_admitted(remote, transport, Permit::unlimited())
+    }
+
+    /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
+    fn open_admitted(
+        self: &Arc<Self>,
+        remote: SocketAddr,
+        transport: Transport,
+        permit: Permit,
+    ) -> Arc<Session<H::Data>> {
+        let (max_queued_bytes, slow_client) =
+            *self.queue_limits.read().expect("limits lock poisoned");
         let session = Arc::new(Session::new(
             remote,
             transport,
@@ -168,7 +195,7 @@ impl<H: EngineHandler> Engine<H> {
             .expect("sessions lock poisoned")
             .insert(session.id, session.clone());
         self.metrics.connections.inc();
-        tokio::spawn(self.clone().supervise(session.clone()));
+        tokio::spawn(self.clone().supervise(session.clone(), permit));
         session
     }
 
@@ -195,7 +222,7 @@ impl<H: EngineHandler> Engine<H> {
 
     /// Runs for the whole life of a session: heartbeats and the connect timeout, then
     /// the clean-up, whatever ended the session.
-    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>) {
+    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>, permit: Permit) {
         let (interval, timeout, connect_deadline) = {
             let settings = self.settings();
             (
@@ -265,6 +292,7 @@ impl<H: EngineHandler> Engine<H> {
             .disconnections
             .with_label_values(&[reason.as_str()])
             .inc();
+        drop(permit);
         tracing::debug!(sid = %session.id, reason = reason.as_str(), "session closed");
         self.handler.on_close(&session, reason);
     }

@@ -1,11 +1,13 @@
 //! Socket.IO v5 on top of Engine.IO sessions: namespace connects, sockets, events from
-//! clients (counted and dropped: nothing handles them yet) and acknowledgements.
+//! clients (handed to the [`SocketObserver`], the backend hooks, or counted and dropped)
+//! and acknowledgements.
 //!
 //! Each Engine.IO session carries a [`Client`]: its sockets (one per joined namespace)
 //! and a packet waiting for its binary attachments. Sockets are registered in the
 //! adapter's rooms index, through which the admin API reaches them.
 
 pub mod namespace;
+pub mod observer;
 pub mod packet;
 pub mod recovery;
 pub mod socket;
@@ -17,6 +19,7 @@ use prometheus::IntCounter;
 use serde_json::Value;
 
 use self::namespace::NamespacePolicy;
+use self::observer::{ClientEvent, DisconnectReason, SocketObserver};
 use self::packet::{
     Args, Packet, PacketType, encode_connect, encode_connect_error, encode_connect_recoverable,
 };
@@ -44,6 +47,8 @@ pub(crate) struct Shared {
     client_events_dropped: IntCounter,
     /// Connection state recovery, when enabled (set once at start).
     recovery: OnceLock<Recovery>,
+    /// Set once at start when something listens (the hooks).
+    observer: OnceLock<Arc<dyn SocketObserver>>,
 }
 
 impl Shared {
@@ -51,11 +56,21 @@ impl Shared {
         self.packets_out[kind as usize].inc_by(n);
     }
 
-    fn socket_gone(&self, socket: &Socket) {
+    /// Tells the observer about a socket that connected (or was recovered).
+    fn announce(&self, socket: &Arc<Socket>) {
+        if let Some(observer) = self.observer.get() {
+            observer.on_connect(socket);
+        }
+    }
+
+    fn socket_gone(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
         self.metrics
             .sockets
             .with_label_values(&[&socket.metric_namespace, socket.gauge_transport().as_str()])
             .dec();
+        if let Some(observer) = self.observer.get() {
+            observer.on_disconnect(socket, reason);
+        }
     }
 }
 
@@ -77,6 +92,7 @@ impl SocketIo {
             client_events_dropped: metrics.dropped.with_label_values(&["client_event"]),
             metrics,
             recovery: OnceLock::new(),
+            observer: OnceLock::new(),
         };
         SocketIo {
             shared: Arc::new(shared),
@@ -87,6 +103,11 @@ impl SocketIo {
     /// before serving; only the first call counts.
     pub fn enable_recovery(&self, recovery: Recovery) {
         let _ = self.shared.recovery.set(recovery);
+    }
+
+    /// Tells `observer` about every socket from now on; a second observer is ignored.
+    pub fn set_observer(&self, observer: Arc<dyn SocketObserver>) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// Replaces the namespace allowlist for connects from now on.
@@ -192,7 +213,8 @@ impl EngineHandler for SocketIo {
         for socket in std::mem::take(&mut state.sockets) {
             let rooms = self.shared.adapter.remove(&socket);
             if socket.detach() {
-                self.shared.socket_gone(&socket);
+                self.shared
+                    .socket_gone(&socket, DisconnectReason::Session(reason));
                 if let (Some(recovery), Some(pid)) = (recovery, socket.pid) {
                     let rooms = rooms.iter().map(|r| r.to_string()).collect();
                     let saved = SavedSession {
@@ -278,14 +300,13 @@ impl SocketIo {
                 if let Some(socket) = index.map(|i| state.sockets.swap_remove(i)) {
                     self.shared.adapter.remove(&socket);
                     if socket.detach() {
-                        self.shared.socket_gone(&socket);
+                        self.shared
+                            .socket_gone(&socket, DisconnectReason::ClientNamespaceDisconnect);
                     }
                 }
             }
             PacketType::Event | PacketType::BinaryEvent => {
-                // No handler for client events yet: counted, then dropped. A client
-                // asking for an ack gets none, as from a server with no handler.
-                self.shared.client_events_dropped.inc();
+                self.on_event(session, packet, attachments);
             }
             PacketType::Ack | PacketType::BinaryAck => {
                 let (Some(id), Some(Value::Array(values))) = (packet.id, packet.data) else {
@@ -303,6 +324,39 @@ impl SocketIo {
             }
             // Refused by the decoder.
             PacketType::ConnectError => {}
+        }
+    }
+
+    /// A client's event goes to the observer; with none, or one that does not take it, it
+    /// is counted and dropped, and a client asking for an ack gets none, as from a server
+    /// with no handler.
+    fn on_event(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
+        let taken = match (self.shared.observer.get(), packet.data) {
+            (Some(observer), Some(Value::Array(mut values))) => {
+                let socket = session.data.socket(&packet.namespace);
+                // The decoder checked that the first value is the event name.
+                match (socket, values.is_empty()) {
+                    (Some(socket), false) => match values.remove(0) {
+                        Value::String(event) => observer.on_event(
+                            &socket,
+                            ClientEvent {
+                                event,
+                                args: Args {
+                                    values,
+                                    attachments,
+                                },
+                                ack_id: packet.id,
+                            },
+                        ),
+                        _ => false,
+                    },
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !taken {
+            self.shared.client_events_dropped.inc();
         }
     }
 
@@ -361,11 +415,13 @@ fn connect_socket(
     if state.closed {
         return None;
     }
+    let mut new = false;
     let socket = match state.sockets.iter().find(|s| *s.namespace == *namespace) {
         // A repeated connect gets the same socket back.
         Some(_) if recovering => return None,
         Some(existing) => existing.clone(),
         None => {
+            new = true;
             let (sid, pid, rooms) = match restored {
                 Some(identity) => (identity.sid, Some(identity.pid), identity.rooms),
                 None => (
@@ -406,5 +462,8 @@ fn connect_socket(
     };
     socket.send_now(&answer);
     shared.count_out(PacketType::Connect, 1);
+    if new {
+        shared.announce(&socket);
+    }
     Some(socket)
 }

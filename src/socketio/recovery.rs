@@ -275,6 +275,7 @@ async fn attempt(
     }
     shared.count_out(PacketType::Event, replayed);
     socket.release_hold(Some(last));
+    shared.announce(&socket);
     Some(Outcome::Recovered)
 }
 

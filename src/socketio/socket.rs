@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::packet::{Args, encode_disconnect};
+use super::observer::DisconnectReason;
+use super::packet::{Args, PacketType, encode_ack, encode_disconnect};
 use super::recovery::Offset;
 use super::{Client, Shared};
 use crate::config::Transport;
@@ -133,7 +134,12 @@ impl Socket {
     pub(super) fn abandon(&self) {
         self.shared.adapter.remove(self);
         if self.session.data.forget(&self.sid) && self.detach() {
-            self.shared.socket_gone(self);
+            // Never announced to the observer: only the gauge knew of it.
+            self.shared
+                .metrics
+                .sockets
+                .with_label_values(&[&self.metric_namespace, self.gauge_transport().as_str()])
+                .dec();
         }
     }
 
@@ -155,6 +161,25 @@ impl Socket {
     /// The client's connect `auth` payload.
     pub fn auth(&self) -> &Value {
         &self.auth
+    }
+
+    /// Answers the client's event `id` with `args`; `false` when it could not be queued.
+    pub fn send_ack(&self, id: u64, args: &Args) -> bool {
+        let kind = if args.attachments.is_empty() {
+            PacketType::Ack
+        } else {
+            PacketType::BinaryAck
+        };
+        let sent = self.send(&encode_ack(&self.namespace, id, args));
+        if sent {
+            self.shared.count_out(kind, 1);
+        }
+        sent
+    }
+
+    /// Whether the socket is still connected to its namespace.
+    pub fn is_connected(&self) -> bool {
+        self.attached.load(Ordering::Acquire)
     }
 
     /// Registers interest in the client's answer to ack id `id`. Call before sending.
@@ -215,12 +240,12 @@ impl Socket {
     /// The server ends this socket's namespace connection, after the adapter removed it
     /// from its index: the client gets a DISCONNECT packet ("io server disconnect") and
     /// does not reconnect by itself.
-    pub fn disconnect_by_server(&self) {
+    pub fn disconnect_by_server(self: &Arc<Self>) {
         if self.session.data.forget(&self.sid) && self.detach() {
-            self.shared.socket_gone(self);
-            let _ = self.session.send(encode_disconnect(&self.namespace));
             self.shared
-                .count_out(super::packet::PacketType::Disconnect, 1);
+                .socket_gone(self, DisconnectReason::ServerNamespaceDisconnect);
+            let _ = self.session.send(encode_disconnect(&self.namespace));
+            self.shared.count_out(PacketType::Disconnect, 1);
         }
     }
 }
