@@ -227,6 +227,9 @@ impl Relay {
         if new.cluster != old.cluster {
             restart.push("cluster");
         }
+        if new.recovery != old.recovery {
+            restart.push("recovery");
+        }
         if new.log.format != old.log.format {
             restart.push("log.format");
         }
@@ -237,6 +240,7 @@ impl Relay {
         new.server.path = old.server.path.clone();
         new.admin.listen = old.admin.listen;
         new.cluster = old.cluster.clone();
+        new.recovery = old.recovery.clone();
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
