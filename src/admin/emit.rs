@@ -15,12 +15,14 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::audit::Access;
 use super::binary;
 use super::body::{Fields, kind, read_json, wrong_type};
 use super::error::ApiError;
 use super::{AdminState, LiveConfig};
 use super::{idempotency, selector};
 use crate::adapter::{EmitOutcome, EmitRequest};
+use crate::config::AdminOp;
 use crate::socketio::packet::{Args, is_reserved_event};
 
 const FIELDS: [&str; 9] = [
@@ -57,6 +59,7 @@ struct AckAnswer {
 pub async fn emit(
     State(state): State<AdminState>,
     Extension(live): Extension<Arc<LiveConfig>>,
+    Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key(request.headers())?;
@@ -69,14 +72,23 @@ pub async fn emit(
                 .into_iter()
                 .enumerate()
                 .map(|(index, item)| {
-                    parse(item, max_ack).map_err(|error| ApiError::InBatch {
-                        index,
-                        error: Box::new(error),
-                    })
+                    parse(item, max_ack)
+                        .and_then(|request| {
+                            access.check(AdminOp::Emit, &request.target, &[])?;
+                            Ok(request)
+                        })
+                        .map_err(|error| ApiError::InBatch {
+                            index,
+                            error: Box::new(error),
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
-        Value::Object(_) => Emits::One(parse(body, max_ack)?),
+        Value::Object(_) => {
+            let request = parse(body, max_ack)?;
+            access.check(AdminOp::Emit, &request.target, &[])?;
+            Emits::One(request)
+        }
         other => {
             return Err(ApiError::InvalidJson(format!(
                 "expected a JSON object or an array of objects, got {}",
