@@ -34,7 +34,6 @@ fn fixture() -> Fixture {
     let metrics = Metrics::new();
     let adapter = Arc::new(LocalAdapter::new(metrics.clone(), CancellationToken::new()));
     let settings = ServerConfig {
-        outbound_queue: 16,
         ping_interval_ms: 3_600_000,
         connect_timeout_ms: 3_600_000,
         ..ServerConfig::default()
@@ -46,7 +45,7 @@ fn fixture() -> Fixture {
         let mut sessions = Vec::with_capacity(SOCKETS);
         let mut sids = Vec::with_capacity(SOCKETS);
         for _ in 0..SOCKETS {
-            let session = engine.open_session(remote, Transport::Websocket, &settings);
+            let session = engine.open_session(remote, Transport::Websocket);
             engine
                 .handler()
                 .on_message(&session, Message::Text(Bytes::from_static(b"0")));

@@ -114,8 +114,9 @@ async fn the_next_get_gets_the_close_packet_when_the_relay_closed_on_purpose() {
 /// with the close packet, the client reports "transport close" and reconnects by itself.
 #[tokio::test]
 async fn socket_io_client_reconnects_after_the_close_packet() {
-    const QUEUE: usize = 4;
-    let relay = start_relay(|c| c.server.outbound_queue = QUEUE).await;
+    // Room for about four of the floods below (each ~16 bytes plus 64 of bookkeeping).
+    const QUEUE_BYTES: u64 = 4 * 80;
+    let relay = start_relay(|c| c.limits.max_queued_bytes = QUEUE_BYTES).await;
     let mut client = relay
         .client(ClientKind::Js)
         .transports("polling")

@@ -37,7 +37,7 @@ pub use self::listener::serve;
 use self::packet::{PING, Packet};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
-use crate::config::{LimitsConfig, ServerConfig, Transport};
+use crate::config::{LimitsConfig, ServerConfig, SlowClientPolicy, Transport};
 use crate::metrics::Metrics;
 
 /// A message for the layer above.
@@ -77,6 +77,8 @@ pub struct Engine<H: EngineHandler> {
     settings: RwLock<Arc<ServerConfig>>,
     /// Who may open a session (`[limits]`, trusted proxies).
     admission: Admission,
+    /// `limits.max_queued_bytes` and `limits.slow_client` for new sessions.
+    queue_limits: RwLock<(u64, SlowClientPolicy)>,
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
@@ -96,6 +98,10 @@ impl<H: EngineHandler> Engine<H> {
             sessions: RwLock::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
             admission,
+            queue_limits: RwLock::new((
+                LimitsConfig::default().max_queued_bytes,
+                SlowClientPolicy::default(),
+            )),
             metrics,
             bytes_in,
             bytes_out,
@@ -124,9 +130,11 @@ impl<H: EngineHandler> Engine<H> {
         *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
     }
 
-    /// Applies `[limits]` to the next handshakes.
+    /// Applies `[limits]` to the next handshakes and sessions.
     pub fn set_limits(&self, limits: &LimitsConfig) {
         self.admission.set_limits(limits);
+        *self.queue_limits.write().expect("limits lock poisoned") =
+            (limits.max_queued_bytes, limits.slow_client);
     }
 
     /// Who may open a session.
@@ -168,9 +176,8 @@ impl<H: EngineHandler> Engine<H> {
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
-        settings: &ServerConfig,
     ) -> Arc<Session<H::Data>> {
-        self.open_admitted(remote, transport, settings, Permit::unlimited())
+        self.open_admitted(remote, transport, Permit::unlimited())
     }
 
     /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
@@ -178,15 +185,16 @@ impl<H: EngineHandler> Engine<H> {
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
-        settings: &ServerConfig,
         permit: Permit,
     ) -> Arc<Session<H::Data>> {
+        let (max_queued_bytes, slow_client) =
+            *self.queue_limits.read().expect("limits lock poisoned");
         let session = Arc::new(Session::new(
             remote,
             transport,
             self.handler.new_session_data(),
-            settings.outbound_queue,
-            settings.slow_client_policy,
+            usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
+            slow_client,
             &self.metrics,
         ));
         self.sessions

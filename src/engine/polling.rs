@@ -39,7 +39,7 @@ pub(super) fn handshake<H: EngineHandler>(
     permit: Permit,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_admitted(remote, Transport::Polling, settings, permit);
+    let session = engine.open_admitted(remote, Transport::Polling, permit);
     session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
     engine.bytes_out.inc_by(open.len() as u64);

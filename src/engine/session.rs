@@ -137,7 +137,7 @@ impl CloseReason {
 /// Why [`Session::send`] did not queue an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
-    /// The outbox was full; the slow-client policy was applied.
+    /// The outbox was full; `limits.slow_client` was applied.
     Full,
     /// The session has closed.
     Closed,
@@ -172,8 +172,8 @@ pub struct Session<D> {
     closing: CancellationToken,
     close_reason: OnceLock<CloseReason>,
     policy: SlowClientPolicy,
-    /// `sio_relay_dropped_total{reason="queue_full"}`.
-    dropped_queue_full: IntCounter,
+    /// `sio_relay_dropped_total{reason="slow_client"}`.
+    dropped_slow_client: IntCounter,
 }
 
 impl<D> Session<D> {
@@ -181,7 +181,7 @@ impl<D> Session<D> {
         remote: SocketAddr,
         transport: Transport,
         data: D,
-        queue: usize,
+        max_queued_bytes: usize,
         policy: SlowClientPolicy,
         metrics: &Metrics,
     ) -> Self {
@@ -189,7 +189,7 @@ impl<D> Session<D> {
             id: Sid::random(),
             remote,
             data,
-            outbox: Outbox::new(queue),
+            outbox: Outbox::new(max_queued_bytes),
             queued: AtomicUsize::new(0),
             ws: OnceLock::new(),
             transport: AtomicU8::new(transport as u8),
@@ -202,13 +202,13 @@ impl<D> Session<D> {
             closing: CancellationToken::new(),
             close_reason: OnceLock::new(),
             policy,
-            dropped_queue_full: metrics.dropped.with_label_values(&["queue_full"]),
+            dropped_slow_client: metrics.dropped.with_label_values(&["slow_client"]),
         }
     }
 
     /// Sends an item to the client without waiting: written to the WebSocket at once when
     /// nothing is queued and the socket takes it, queued otherwise. A full outbox applies
-    /// the slow-client policy: the session is closed (`queue_full`) or the item dropped.
+    /// `limits.slow_client`: the session is closed (`queue_full`) or the item dropped.
     pub fn send(&self, item: Outbound) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -230,7 +230,7 @@ impl<D> Session<D> {
             return Ok(());
         }
         self.queued.fetch_sub(1, Ordering::SeqCst);
-        self.dropped_queue_full.inc();
+        self.dropped_slow_client.inc();
         if self.policy == SlowClientPolicy::Disconnect {
             self.close(CloseReason::QueueFull);
         }

@@ -168,7 +168,7 @@ pub(super) async fn new_session<H: EngineHandler>(
     preamble: &[u8],
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone());
-    let session = engine.open_admitted(remote, Transport::Websocket, &settings, permit);
+    let session = engine.open_admitted(remote, Transport::Websocket, permit);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);

@@ -289,6 +289,14 @@ pub fn encode_connect(namespace: &str, sid: &str) -> Outbound {
     with_attachments(out, &[])
 }
 
+/// A namespace connect answer with recovery on: `40/ns,{"sid":"...","pid":"..."}`.
+pub fn encode_connect_recoverable(namespace: &str, sid: &str, pid: &str) -> Outbound {
+    let mut out = header(PacketType::Connect, namespace, 0, 64);
+    serde_json::to_writer(&mut out, &serde_json::json!({ "sid": sid, "pid": pid }))
+        .expect("JSON into a Vec cannot fail");
+    with_attachments(out, &[])
+}
+
 /// A refused namespace connect: `44/ns,{"message":"..."}`.
 pub fn encode_connect_error(namespace: &str, message: &str) -> Outbound {
     let mut out = header(PacketType::ConnectError, namespace, 0, 32);

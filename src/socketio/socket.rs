@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::observer::DisconnectReason;
 use super::packet::{Args, PacketType, encode_ack, encode_disconnect};
+use super::recovery::Offset;
 use super::{Client, Shared};
 use crate::config::Transport;
 use crate::engine::sid::Sid;
@@ -18,6 +19,9 @@ use crate::engine::{Outbound, Session};
 
 /// Where a socket's acknowledgement goes: the collector of one acknowledged emit.
 pub type AckSender = mpsc::UnboundedSender<(Sid, Args)>;
+
+/// Live deliveries held during a recovery, each with its offset if it has one.
+type Held = Vec<(Option<Offset>, Outbound)>;
 
 /// One client's connection to one namespace.
 pub struct Socket {
@@ -37,18 +41,31 @@ pub struct Socket {
     gauge_transport: AtomicU8,
     pub(super) shared: Arc<Shared>,
     pub(super) metric_namespace: Arc<str>,
+    /// The private id that recovers this socket (only with `[recovery] enabled`).
+    pub(super) pid: Option<Sid>,
+    /// Set while a recovery replays missed events: live deliveries wait in `held`.
+    /// Checked once per delivery; never set without recovery.
+    holding: AtomicBool,
+    held: Mutex<Option<Held>>,
+    /// The newest offset a recovery's replay covered: a live delivery of an event at or
+    /// before it (one logged before the replay read the log, published after) is a repeat.
+    replayed_to: OnceLock<Offset>,
 }
 
 impl Socket {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
+        sid: Sid,
         namespace: Arc<str>,
         session: Arc<Session<Client>>,
         auth: Value,
         shared: Arc<Shared>,
         metric_namespace: Arc<str>,
+        pid: Option<Sid>,
+        holding: bool,
     ) -> Self {
         Socket {
-            sid: Sid::random(),
+            sid,
             namespace,
             session,
             auth,
@@ -58,13 +75,72 @@ impl Socket {
             gauge_transport: AtomicU8::new(Transport::Polling as u8),
             shared,
             metric_namespace,
+            pid,
+            holding: AtomicBool::new(holding),
+            held: Mutex::new(holding.then(Vec::new)),
+            replayed_to: OnceLock::new(),
         }
     }
 
     /// Queues an encoded packet for this client. `false` when it was not queued (the
     /// session closed, or its queue was full and the slow-client policy applied).
     pub fn send(&self, packet: &Outbound) -> bool {
+        self.deliver(packet, None)
+    }
+
+    /// Like [`Self::send`], for an event that carries `offset` as its last argument: while
+    /// a recovery replays, the offset tells whether the replay already covered it.
+    pub fn deliver(&self, packet: &Outbound, offset: Option<Offset>) -> bool {
+        if let (Some(offset), Some(covered)) = (offset, self.replayed_to.get())
+            && offset <= *covered
+        {
+            return true;
+        }
+        if self.holding.load(Ordering::Acquire) {
+            let mut held = self.held.lock().expect("held lock poisoned");
+            if let Some(held) = held.as_mut() {
+                held.push((offset, packet.clone()));
+                return true;
+            }
+        }
+        self.send_now(packet)
+    }
+
+    /// Sends past the hold: the CONNECT answer and replayed events of a recovery.
+    pub(super) fn send_now(&self, packet: &Outbound) -> bool {
         self.session.send(packet.clone()).is_ok()
+    }
+
+    /// Ends a recovery's hold: sends what was held, in order, except the events at or
+    /// before `covered` (the replay sent them).
+    pub(super) fn release_hold(&self, covered: Option<Offset>) {
+        if let Some(covered) = covered {
+            let _ = self.replayed_to.set(covered);
+        }
+        let mut held = self.held.lock().expect("held lock poisoned");
+        for (offset, packet) in held.take().into_iter().flatten() {
+            if offset.is_some_and(|o| covered.is_some_and(|c| o <= c)) {
+                continue;
+            }
+            self.send_now(&packet);
+        }
+        // Under the lock: a delivery that still sees `holding` waits for it, then sends
+        // after everything held.
+        self.holding.store(false, Ordering::Release);
+    }
+
+    /// Gives up a socket whose recovery failed, before its CONNECT answer: it leaves the
+    /// index and the client, silently (the client is answered by a fresh socket).
+    pub(super) fn abandon(&self) {
+        self.shared.adapter.remove(self);
+        if self.session.data.forget(&self.sid) && self.detach() {
+            // Never announced to the observer: only the gauge knew of it.
+            self.shared
+                .metrics
+                .sockets
+                .with_label_values(&[&self.metric_namespace, self.gauge_transport().as_str()])
+                .dec();
+        }
     }
 
     /// The transport the client uses now.
