@@ -39,6 +39,9 @@ pub enum StartError {
     /// The cluster adapter could not be set up.
     #[error("{0}")]
     Cluster(String),
+    /// Client authentication could not be set up (a bad key file...).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::SetupError),
 }
 
 /// A running relay.
@@ -133,7 +136,9 @@ impl Relay {
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
         let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
-        let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
+        let auth = crate::auth::Auth::new(&config.auth, &metrics)?;
+        let socketio =
+            SocketIo::new(local, &config.server.namespaces, metrics.clone()).with_auth(auth);
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
 
         let socketio_listener = bind("server.listen", config.server.listen)?;
@@ -145,7 +150,8 @@ impl Relay {
             .local_addr()
             .expect("a bound listener has an address");
 
-        let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin);
+        let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin)
+            .with_user_room_prefix(&config.auth.user_room_prefix);
         let admin = crate::admin::router(admin_state.clone());
         let servers = vec![
             crate::engine::serve(engine.clone(), socketio_listener, stop_accepting.clone()),
@@ -187,6 +193,9 @@ impl Relay {
         if new.cluster != old.cluster {
             restart.push("cluster");
         }
+        if new.auth != old.auth {
+            restart.push("auth");
+        }
         if new.log.format != old.log.format {
             restart.push("log.format");
         }
@@ -197,6 +206,7 @@ impl Relay {
         new.server.path = old.server.path.clone();
         new.admin.listen = old.admin.listen;
         new.cluster = old.cluster.clone();
+        new.auth = old.auth.clone();
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());

@@ -16,6 +16,7 @@
 pub mod adapter;
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -23,4 +24,5 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod signing;
 pub mod socketio;

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub cluster_redis_connected: IntGauge,
     /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
     pub cluster_redis_disconnections: IntCounter,
+    /// `sio_relay_auth_total{outcome}`: namespace connects checked by `[auth]`; `outcome`
+    /// is `accepted` or the refusal code (`token_missing`, `token_invalid`,
+    /// `token_expired`, `namespace_forbidden`, `rejected`, `auth_unavailable`).
+    pub auth: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -178,6 +182,14 @@ impl Metrics {
             "Connections to the cluster's Redis lost.",
         )
         .expect("valid metric");
+        let auth = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_auth_total",
+                "Namespace connects checked by [auth], by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
 
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
@@ -195,6 +207,7 @@ impl Metrics {
             Box::new(cluster_request_duration.clone()),
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
+            Box::new(auth.clone()),
         ] {
             registry
                 .register(collector)
@@ -224,6 +237,7 @@ impl Metrics {
             cluster_request_duration,
             cluster_redis_connected,
             cluster_redis_disconnections,
+            auth,
         }
     }
 

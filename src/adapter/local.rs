@@ -206,22 +206,27 @@ impl LocalAdapter {
 
     /// Registers a connected socket.
     pub fn add(&self, socket: Arc<Socket>) {
+        self.add_in_rooms(socket, &[]);
+    }
+
+    /// Registers a connected socket already in `rooms` (those authentication gave it), so
+    /// no emit can find it in the index but not yet in its rooms.
+    pub fn add_in_rooms(&self, socket: Arc<Socket>, rooms: &[String]) {
         let created = {
             let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
             let created = !namespaces.contains_key(&socket.namespace);
             let namespace = namespaces.entry(socket.namespace.clone()).or_default();
-            namespace
-                .index
-                .write()
-                .expect("index lock poisoned")
-                .sockets
-                .insert(
-                    socket.sid,
-                    Member {
-                        socket: socket.clone(),
-                        rooms: Vec::new(),
-                    },
-                );
+            let mut index = namespace.index.write().expect("index lock poisoned");
+            index.sockets.insert(
+                socket.sid,
+                Member {
+                    socket: socket.clone(),
+                    rooms: Vec::new(),
+                },
+            );
+            for room in rooms {
+                index.join(&socket.sid, &Room::from(room.as_str()));
+            }
             created
         };
         if created && let Some(hook) = self.on_new_namespace.get() {
@@ -431,6 +436,8 @@ impl LocalAdapter {
                 connected_at: Some(
                     humantime::format_rfc3339_millis(socket.connected_at()).to_string(),
                 ),
+                user: socket.user().map(str::to_owned),
+                data: socket.data().cloned(),
             });
         });
         Listing {

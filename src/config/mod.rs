@@ -16,6 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+mod auth;
 pub mod env;
 mod error;
 mod load;
@@ -23,6 +24,7 @@ mod mask;
 mod schema;
 pub mod validate;
 
+pub use auth::{AuthConfig, AuthMode};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{Overrides, Sources, load, load_text};
 pub use mask::{MASK, mask_url, masked, render_masked};
@@ -37,6 +39,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Several nodes acting as one.
     pub cluster: ClusterConfig,
+    /// Client authentication.
+    pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
 }

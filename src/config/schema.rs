@@ -9,7 +9,12 @@ use toml::{Table, Value};
 use super::Config;
 
 /// Keys whose values are secrets: their values never appear in a message.
-pub(crate) const SECRET_KEYS: &[&str] = &["admin.tokens", "cluster.redis_url"];
+pub(crate) const SECRET_KEYS: &[&str] = &[
+    "admin.tokens",
+    "cluster.redis_url",
+    "auth.jwt_secret",
+    "auth.webhook_secret",
+];
 
 /// Whether the value at `path` must never be shown.
 pub(crate) fn is_secret(path: &str) -> bool {
@@ -170,7 +175,7 @@ mod tests {
     fn schema_has_every_section_and_key() {
         let schema = Schema::new();
         let sections: Vec<&str> = schema.sections().collect();
-        assert_eq!(sections, ["admin", "cluster", "log", "server"]);
+        assert_eq!(sections, ["admin", "auth", "cluster", "log", "server"]);
         assert!(
             schema
                 .paths()

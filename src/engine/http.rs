@@ -165,7 +165,8 @@ async fn handle<H: EngineHandler>(
             if query.eio.as_deref() != Some("4") {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
             }
-            polling::handshake(&engine, &settings, remote, &cors)
+            let handshake = super::Handshake::from_map(request.uri().query(), request.headers());
+            polling::handshake(&engine, &settings, remote, &handshake, &cors)
         }
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {

@@ -34,7 +34,7 @@ use tokio::io::AsyncReadExt;
 
 use super::http::{self, EioQuery, origin_allowed};
 use super::websocket::{self, Reader};
-use super::{Engine, EngineHandler};
+use super::{Engine, EngineHandler, Handshake};
 use crate::config::{ServerConfig, Transport};
 
 /// Serves Socket.IO on `listener` until `stop`; then stops accepting, lets each
@@ -136,35 +136,43 @@ async fn open_directly<H: EngineHandler>(
             return None;
         }
     };
-    let Some((length, accept)) = direct_upgrade(&first[..peeked], &settings) else {
+    let Some((length, query, accept)) = direct_upgrade(&first[..peeked], &settings) else {
         return Some(stream);
     };
     // The request is all in the socket's buffer: this read takes it at once.
     if stream.read_exact(&mut first[..length]).await.is_err() {
         return None;
     }
-    drop(first);
+    first.truncate(length);
     let answer = format!(
         "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
          sec-websocket-accept: {accept}\r\n\r\n"
     );
     let (read, write) = stream.into_split();
     let reader = Reader::new(read, settings.max_payload_bytes);
+    // httparse gave the target as `&str`: these bytes are UTF-8.
+    let query = std::str::from_utf8(&first[query]).unwrap_or_default();
+    let handshake = Handshake::from_raw(query, &first);
     websocket::new_session(
         engine.clone(),
-        settings,
+        settings.clone(),
         remote,
         reader,
         write,
         answer.as_bytes(),
+        &handshake,
     )
     .await;
     None
 }
 
-/// The request's length and the `Sec-WebSocket-Accept` value, when `bytes` hold a whole
-/// request that opens a WebSocket session and passes the checks of [`open_directly`].
-fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, String)> {
+/// The request's length, where its query string lies in `bytes`, and the
+/// `Sec-WebSocket-Accept` value, when `bytes` hold a whole request that opens a WebSocket
+/// session and passes the checks of [`open_directly`].
+fn direct_upgrade(
+    bytes: &[u8],
+    settings: &ServerConfig,
+) -> Option<(usize, std::ops::Range<usize>, String)> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_DIRECT_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let httparse::Status::Complete(length) = request.parse(bytes).ok()? else {
@@ -173,7 +181,11 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, Strin
     if request.method != Some("GET") || request.version != Some(1) {
         return None;
     }
-    let (path, query) = request.path?.split_once('?')?;
+    let target = request.path?;
+    let (path, query) = target.split_once('?')?;
+    // The target is a slice of `bytes`: its query's place there, for the session.
+    let query_start = target.as_ptr() as usize - bytes.as_ptr() as usize + path.len() + 1;
+    let query_range = query_start..query_start + query.len();
     if path != settings.path && path != settings.path.trim_end_matches('/') {
         return None;
     }
@@ -211,7 +223,7 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, Strin
     if !origin_allowed(settings, origin.as_ref()) {
         return None;
     }
-    Some((length, accept_key(key)))
+    Some((length, query_range, accept_key(key)))
 }
 
 /// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
@@ -239,13 +251,15 @@ mod tests {
 
     #[test]
     fn a_plain_websocket_open_is_taken_with_the_rfc_accept_key() {
-        let (length, accept) = direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
+        let (length, query, accept) =
+            direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
         assert_eq!(length, REQUEST.len());
+        assert_eq!(&REQUEST[query], "EIO=4&transport=websocket");
         // RFC 6455 §1.3's example.
         assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         let with_frame = format!("{REQUEST}\u{81}\u{2}40");
         assert_eq!(
-            direct_upgrade(with_frame.as_bytes(), &settings(&["*"])).map(|(n, _)| n),
+            direct_upgrade(with_frame.as_bytes(), &settings(&["*"])).map(|(n, _, _)| n),
             Some(REQUEST.len())
         );
     }

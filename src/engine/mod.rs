@@ -6,6 +6,7 @@
 //! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
 //! from the table and tells the handler exactly once.
 
+pub mod handshake;
 mod http;
 mod listener;
 mod outbox;
@@ -26,6 +27,7 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use tokio::time::{Instant, sleep_until};
 
+pub use self::handshake::Handshake;
 pub use self::http::router;
 pub use self::listener::serve;
 use self::packet::{PING, Packet};
@@ -50,8 +52,9 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// Per-session state of the layer above.
     type Data: Send + Sync + 'static;
 
-    /// Creates the state for a session being opened.
-    fn new_session_data(&self) -> Self::Data;
+    /// Creates the state for a session being opened by `handshake`, keeping what it needs
+    /// of that request.
+    fn new_session_data(&self, handshake: &Handshake<'_>) -> Self::Data;
 
     /// A message arrived, in order.
     fn on_message(&self, session: &Arc<Session<Self::Data>>, message: Message);
@@ -137,17 +140,19 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Opens a session and starts its supervisor. Transports call this; so do in-process
-    /// benchmarks and tests, which then drain the session with [`Session::try_recv`].
+    /// benchmarks and tests (with [`Handshake::none`]), which then drain the session with
+    /// [`Session::try_recv`].
     pub fn open_session(
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
         settings: &ServerConfig,
+        handshake: &Handshake<'_>,
     ) -> Arc<Session<H::Data>> {
         let session = Arc::new(Session::new(
             remote,
             transport,
-            self.handler.new_session_data(),
+            self.handler.new_session_data(handshake),
             settings.outbound_queue,
             settings.slow_client_policy,
             &self.metrics,

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 
+use super::Handshake;
 use super::http::{Cors, EngineError};
 use super::packet::{Frame, NOOP, decode_payload};
 use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
@@ -35,9 +36,10 @@ pub(super) fn handshake<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     settings: &ServerConfig,
     remote: SocketAddr,
+    handshake: &Handshake<'_>,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_session(remote, Transport::Polling, settings);
+    let session = engine.open_session(remote, Transport::Polling, settings, handshake);
     let open = engine.open_packet(&session, settings);
     engine.bytes_out.inc_by(open.len() as u64);
     text_response(open, cors)

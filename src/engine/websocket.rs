@@ -27,7 +27,7 @@ use super::http::{Cors, EioQuery, EngineError};
 use super::packet::{Packet, decode_text};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
+use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
@@ -46,6 +46,7 @@ pub(super) async fn handle<H: EngineHandler>(
     cors: Cors,
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
+    let query_string = parts.uri.query().unwrap_or("").to_owned();
     let Ok(upgrade) = IncomingUpgrade::from_request_parts(&mut parts, &()).await else {
         return EngineError::BadRequest.response(&cors);
     };
@@ -74,6 +75,7 @@ pub(super) async fn handle<H: EngineHandler>(
         }
         return EngineError::BadRequest.response(&cors);
     };
+    let headers = std::mem::take(&mut parts.headers);
     tokio::spawn(async move {
         let ws = match upgrade.await {
             Ok(ws) => ws,
@@ -93,7 +95,10 @@ pub(super) async fn handle<H: EngineHandler>(
         };
         match existing {
             Some(session) => upgrade_session(engine, session, reader, writer).await,
-            None => new_session(engine, settings, remote, reader, writer, &[]).await,
+            None => {
+                let handshake = Handshake::from_map(Some(&query_string), &headers);
+                new_session(engine, settings, remote, reader, writer, &[], &handshake).await
+            }
         }
     });
     response.into_response()
@@ -128,9 +133,10 @@ pub(super) async fn new_session<H: EngineHandler>(
     reader: Reader,
     writer: OwnedWriteHalf,
     preamble: &[u8],
+    handshake: &Handshake<'_>,
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone());
-    let session = engine.open_session(remote, Transport::Websocket, &settings);
+    let session = engine.open_session(remote, Transport::Websocket, &settings, handshake);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);

@@ -5,6 +5,7 @@
 //! and a packet waiting for its binary attachments. Sockets are registered in the
 //! adapter's rooms index, through which the admin API reaches them.
 
+mod connect;
 pub mod namespace;
 pub mod packet;
 pub mod socket;
@@ -15,13 +16,15 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use serde_json::Value;
 
+use self::connect::{Held, PendingConnect};
 use self::namespace::NamespacePolicy;
-use self::packet::{Args, Packet, PacketType, encode_connect, encode_connect_error};
+use self::packet::{Args, Packet, PacketType};
 use self::socket::Socket;
 use crate::adapter::local::LocalAdapter;
+use crate::auth::Auth;
 use crate::config::Transport;
 use crate::engine::sid::Sid;
-use crate::engine::{CloseReason, EngineHandler, Message, Session};
+use crate::engine::{CloseReason, EngineHandler, Handshake, Message, Session};
 use crate::metrics::Metrics;
 
 /// The Socket.IO layer: the engine's handler.
@@ -38,6 +41,10 @@ pub(crate) struct Shared {
     packets_in: [IntCounter; 7],
     packets_out: [IntCounter; 7],
     client_events_dropped: IntCounter,
+    /// `None`: `[auth] mode = "none"`, everyone is accepted.
+    auth: Option<Arc<Auth>>,
+    /// Packets dropped because too many waited for a connect being checked.
+    auth_pending_dropped: IntCounter,
 }
 
 impl Shared {
@@ -69,11 +76,21 @@ impl SocketIo {
             packets_in: by_type("in"),
             packets_out: by_type("out"),
             client_events_dropped: metrics.dropped.with_label_values(&["client_event"]),
+            auth: None,
+            auth_pending_dropped: metrics.dropped.with_label_values(&["auth_pending"]),
             metrics,
         };
         SocketIo {
             shared: Arc::new(shared),
         }
+    }
+
+    /// Checks every namespace connect with `auth`. Call before any session opens.
+    pub fn with_auth(mut self, auth: Option<Arc<Auth>>) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("set before the layer is shared")
+            .auth = auth;
+        self
     }
 
     /// Replaces the namespace allowlist for connects from now on.
@@ -96,6 +113,8 @@ struct Partial {
 struct ClientState {
     sockets: Vec<Arc<Socket>>,
     partial: Option<Partial>,
+    /// Namespace connects whose authentication is still running.
+    pending: Vec<PendingConnect>,
     closed: bool,
 }
 
@@ -105,6 +124,8 @@ struct ClientState {
 #[derive(Default)]
 pub struct Client {
     state: Mutex<ClientState>,
+    /// What authentication kept of the opening request; `None` without `[auth]`.
+    handshake: Option<Box<crate::auth::Handshake>>,
 }
 
 impl Client {
@@ -137,8 +158,15 @@ impl Client {
 impl EngineHandler for SocketIo {
     type Data = Client;
 
-    fn new_session_data(&self) -> Client {
-        Client::default()
+    fn new_session_data(&self, handshake: &Handshake<'_>) -> Client {
+        Client {
+            state: Mutex::default(),
+            handshake: self
+                .shared
+                .auth
+                .as_ref()
+                .map(|a| Box::new(a.keep(handshake))),
+        }
     }
 
     fn on_message(&self, session: &Arc<Session<Client>>, message: Message) {
@@ -171,6 +199,7 @@ impl EngineHandler for SocketIo {
         let mut state = session.data.lock();
         state.closed = true;
         state.partial = None;
+        state.pending.clear();
         for socket in std::mem::take(&mut state.sockets) {
             self.shared.adapter.remove(&socket);
             if socket.detach() {
@@ -241,6 +270,16 @@ impl SocketIo {
     }
 
     fn on_packet(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
+        if packet.kind == PacketType::Connect {
+            return self.on_connect(session, packet);
+        }
+        if let Held::No(packet, attachments) = self.hold(session, packet, attachments) {
+            self.dispatch(session, packet, attachments);
+        }
+    }
+
+    /// Handles a packet of a namespace with no connect pending.
+    fn dispatch(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
         match packet.kind {
             PacketType::Connect => self.on_connect(session, packet),
             PacketType::Disconnect => {
@@ -278,53 +317,5 @@ impl SocketIo {
             // Refused by the decoder.
             PacketType::ConnectError => {}
         }
-    }
-
-    fn on_connect(&self, session: &Arc<Session<Client>>, packet: Packet) {
-        let namespace = packet.namespace;
-        let allowed = self
-            .shared
-            .namespaces
-            .read()
-            .expect("policy lock poisoned")
-            .allows(&namespace);
-        let Some(metric_namespace) = allowed else {
-            let _ = session.send(encode_connect_error(&namespace, "Invalid namespace"));
-            self.shared.count_out(PacketType::ConnectError, 1);
-            return;
-        };
-        let mut state = session.data.lock();
-        if state.closed {
-            return;
-        }
-        let socket = match state.sockets.iter().find(|s| *s.namespace == *namespace) {
-            // A repeated connect gets the same socket back.
-            Some(existing) => existing.clone(),
-            None => {
-                let socket = Arc::new(Socket::new(
-                    Arc::from(namespace.as_str()),
-                    session.clone(),
-                    packet.data.unwrap_or(Value::Null),
-                    self.shared.clone(),
-                    metric_namespace,
-                ));
-                socket.set_gauge_transport(session.transport());
-                self.shared
-                    .metrics
-                    .sockets
-                    .with_label_values(&[
-                        &socket.metric_namespace,
-                        socket.gauge_transport().as_str(),
-                    ])
-                    .inc();
-                state.sockets.push(socket.clone());
-                self.shared.adapter.add(socket.clone());
-                session.set_established();
-                socket
-            }
-        };
-        drop(state);
-        socket.send(&encode_connect(&namespace, socket.sid.as_str()));
-        self.shared.count_out(PacketType::Connect, 1);
     }
 }
