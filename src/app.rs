@@ -140,6 +140,7 @@ impl Relay {
         let socketio =
             SocketIo::new(local, &config.server.namespaces, metrics.clone()).with_auth(auth);
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
+        engine.set_limits(&config.limits);
 
         let socketio_listener = bind("server.listen", config.server.listen)?;
         let admin_listener = bind("admin.listen", config.admin.listen)?;
@@ -210,6 +211,7 @@ impl Relay {
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
+        self.engine.set_limits(&new.limits);
         self.admin.reload(&new.admin);
         *current = new;
         restart
@@ -227,6 +229,7 @@ impl Relay {
                 .shutdown_grace_ms,
         );
         self.admin.set_listening(false);
+        self.admin.close_streams();
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);

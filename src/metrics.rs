@@ -30,6 +30,9 @@ pub struct Metrics {
     pub acks: IntCounterVec,
     /// `sio_relay_dropped_total{reason}`: messages not delivered.
     pub dropped: IntCounterVec,
+    /// `sio_relay_pushes_total`: events accepted by this node's `POST /v1/emit` (each
+    /// element of a batch counts), whatever the number of recipients.
+    pub pushes: IntCounter,
     /// `sio_relay_cluster_messages_total{direction,kind}`: Redis pub/sub messages of the
     /// cluster; `kind` is `broadcast`, `request`, `response` or `python`.
     pub cluster_messages: IntCounterVec,
@@ -52,6 +55,9 @@ pub struct Metrics {
     /// is `accepted` or the refusal code (`token_missing`, `token_invalid`,
     /// `token_expired`, `namespace_forbidden`, `rejected`, `auth_unavailable`).
     pub auth: IntCounterVec,
+    /// `sio_relay_refused_connections_total{reason}`: handshakes refused by `[limits]`;
+    /// `reason` is `max_connections`, `max_connections_per_ip` or `rate_limited`.
+    pub refused_connections: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,6 +145,11 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let pushes = IntCounter::new(
+            "sio_relay_pushes_total",
+            "Events accepted by this node's admin API for delivery.",
+        )
+        .expect("valid metric");
         let cluster_messages = IntCounterVec::new(
             Opts::new(
                 "sio_relay_cluster_messages_total",
@@ -190,6 +201,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let refused_connections = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_refused_connections_total",
+                "Handshakes refused by the connection limits, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
 
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
@@ -201,6 +220,7 @@ impl Metrics {
             Box::new(admin_request_duration.clone()),
             Box::new(acks.clone()),
             Box::new(dropped.clone()),
+            Box::new(pushes.clone()),
             Box::new(cluster_messages.clone()),
             Box::new(cluster_broadcasts_skipped.clone()),
             Box::new(cluster_requests.clone()),
@@ -208,6 +228,7 @@ impl Metrics {
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
             Box::new(auth.clone()),
+            Box::new(refused_connections.clone()),
         ] {
             registry
                 .register(collector)
@@ -231,6 +252,7 @@ impl Metrics {
             admin_request_duration,
             acks,
             dropped,
+            pushes,
             cluster_messages,
             cluster_broadcasts_skipped,
             cluster_requests,
@@ -238,6 +260,7 @@ impl Metrics {
             cluster_redis_connected,
             cluster_redis_disconnections,
             auth,
+            refused_connections,
         }
     }
 

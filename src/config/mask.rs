@@ -18,6 +18,9 @@ pub fn masked(config: &Config) -> Config {
     for token in &mut config.admin.tokens {
         *token = MASK.to_owned();
     }
+    for key in &mut config.admin.keys {
+        key.token = MASK.to_owned();
+    }
     config.cluster.redis_url = mask_url(&config.cluster.redis_url).into_owned();
     super::auth::mask(&mut config.auth);
     config

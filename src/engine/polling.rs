@@ -11,10 +11,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 
-use super::Handshake;
+use super::admission::Permit;
 use super::http::{Cors, EngineError};
 use super::packet::{Frame, NOOP, decode_payload};
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
+use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 fn text_response(body: Bytes, cors: &Cors) -> Response {
@@ -36,10 +36,11 @@ pub(super) fn handshake<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     settings: &ServerConfig,
     remote: SocketAddr,
+    permit: Permit,
     handshake: &Handshake<'_>,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_session(remote, Transport::Polling, settings, handshake);
+    let session = engine.open_admitted(remote, Transport::Polling, settings, permit, handshake);
     let open = engine.open_packet(&session, settings);
     engine.bytes_out.inc_by(open.len() as u64);
     text_response(open, cors)

@@ -23,7 +23,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::http::{Cors, EioQuery, EngineError};
+use super::admission::Permit;
+use super::http::{Cors, EioQuery, EngineError, refused};
 use super::packet::{Packet, decode_text};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
@@ -50,7 +51,7 @@ pub(super) async fn handle<H: EngineHandler>(
     let Ok(upgrade) = IncomingUpgrade::from_request_parts(&mut parts, &()).await else {
         return EngineError::BadRequest.response(&cors);
     };
-    let existing = match sid {
+    let opening = match sid {
         Some(sid) => {
             let Some(session) = engine.session(&sid) else {
                 return EngineError::UnknownSid.response(&cors);
@@ -60,19 +61,22 @@ pub(super) async fn handle<H: EngineHandler>(
             {
                 return EngineError::BadRequest.response(&cors);
             }
-            Some(session)
+            Opening::Upgrade(session)
         }
         None => {
             if query.eio.as_deref() != Some("4") {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
             }
-            None
+            // A new session passes the limits before the upgrade; taking over a polling
+            // session opens none.
+            match engine.admission.admit(remote.ip()) {
+                Ok(permit) => Opening::New(permit),
+                Err(refusal) => return refused(refusal, &cors),
+            }
         }
     };
     let Ok((response, upgrade)) = upgrade.upgrade() else {
-        if let Some(session) = &existing {
-            session.upgrading.store(false, Ordering::Release);
-        }
+        opening.abandon();
         return EngineError::BadRequest.response(&cors);
     };
     let headers = std::mem::take(&mut parts.headers);
@@ -81,27 +85,44 @@ pub(super) async fn handle<H: EngineHandler>(
             Ok(ws) => ws,
             Err(error) => {
                 tracing::debug!(%error, "WebSocket upgrade failed");
-                if let Some(session) = &existing {
-                    session.upgrading.store(false, Ordering::Release);
-                }
+                opening.abandon();
                 return;
             }
         };
         let Some((reader, writer)) = split(ws, &settings) else {
-            if let Some(session) = &existing {
-                session.upgrading.store(false, Ordering::Release);
-            }
+            opening.abandon();
             return;
         };
-        match existing {
-            Some(session) => upgrade_session(engine, session, reader, writer).await,
-            None => {
-                let handshake = Handshake::from_map(Some(&query_string), &headers);
-                new_session(engine, settings, remote, reader, writer, &[], &handshake).await
+        match opening {
+            Opening::Upgrade(session) => upgrade_session(engine, session, reader, writer).await,
+            Opening::New(permit) => {
+                let admitted = Admitted {
+                    remote,
+                    permit,
+                    handshake: Handshake::from_map(Some(&query_string), &headers),
+                };
+                new_session(engine, settings, admitted, reader, writer, &[]).await
             }
         }
     });
     response.into_response()
+}
+
+/// What a WebSocket request opens.
+enum Opening<D> {
+    /// Takes over this polling session.
+    Upgrade(Arc<Session<D>>),
+    /// A new session, admitted.
+    New(Permit),
+}
+
+impl<D> Opening<D> {
+    /// The upgrade did not happen: the polling session may try again (a permit just drops).
+    fn abandon(&self) {
+        if let Opening::Upgrade(session) = self {
+            session.upgrading.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// Takes the TCP connection back from hyper and splits it. `None` if the client sent
@@ -124,19 +145,30 @@ fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, OwnedWriteHal
     Some((FrameReader::new(read, settings.max_payload_bytes), write))
 }
 
+/// Who opens a new session: the client's address, its admission, its opening request.
+pub(super) struct Admitted<'a> {
+    pub(super) remote: SocketAddr,
+    pub(super) permit: Permit,
+    pub(super) handshake: Handshake<'a>,
+}
+
 /// A session that starts on WebSocket: the open packet goes first, right after
 /// `preamble` (the upgrade's answer, when it is not hyper that sends it).
 pub(super) async fn new_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     settings: Arc<ServerConfig>,
-    remote: SocketAddr,
+    admitted: Admitted<'_>,
     reader: Reader,
     writer: OwnedWriteHalf,
     preamble: &[u8],
-    handshake: &Handshake<'_>,
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone());
-    let session = engine.open_session(remote, Transport::Websocket, &settings, handshake);
+    let Admitted {
+        remote,
+        permit,
+        handshake,
+    } = admitted;
+    let session = engine.open_admitted(remote, Transport::Websocket, &settings, permit, &handshake);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);
