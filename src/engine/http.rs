@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
+use super::packet::Version;
 use super::{Engine, EngineHandler, polling, websocket};
 use crate::config::{ServerConfig, Transport};
 
@@ -108,6 +109,8 @@ pub(super) struct EioQuery {
     pub eio: Option<String>,
     pub transport: Option<String>,
     pub sid: Option<String>,
+    /// Engine.IO v3: the client cannot read binary polling payloads.
+    pub b64: bool,
 }
 
 impl EioQuery {
@@ -118,6 +121,7 @@ impl EioQuery {
                 "EIO" => parsed.eio = Some(value),
                 "transport" => parsed.transport = Some(value),
                 "sid" => parsed.sid = Some(value),
+                "b64" => parsed.b64 = !value.is_empty() && value != "0",
                 _ => {}
             }
         }
@@ -162,10 +166,10 @@ async fn handle<H: EngineHandler>(
             if request.method() != Method::GET {
                 return EngineError::BadHandshakeMethod.response(&cors);
             }
-            if query.eio.as_deref() != Some("4") {
+            let Some(version) = Version::from_query(query.eio.as_deref()) else {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
-            }
-            polling::handshake(&engine, &settings, remote, &cors)
+            };
+            polling::handshake(&engine, &settings, remote, version, !query.b64, &cors)
         }
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {

@@ -1,7 +1,8 @@
 //! The Socket.IO listener: accepts connections, answers the upgrade of a new WebSocket
 //! session itself, and hands every other connection to hyper and the engine's router.
 //!
-//! Opening a session over WebSocket (`GET {path}?EIO=4&transport=websocket`, no sid) is
+//! Opening a session over WebSocket (`GET {path}?EIO=4&transport=websocket`, no sid; or
+//! `EIO=3`, whose session differs only once open) is
 //! the usual connection, and answered here it takes one write: the `101 Switching
 //! Protocols` answer and the Engine.IO open packet together. Through hyper they are two
 //! writes (hyper sends the 101, then the session its first frame), and on loopback a write
@@ -33,6 +34,7 @@ use sha1::{Digest, Sha1};
 use tokio::io::AsyncReadExt;
 
 use super::http::{self, EioQuery, origin_allowed};
+use super::packet::Version;
 use super::websocket::{self, Reader};
 use super::{Engine, EngineHandler};
 use crate::config::{ServerConfig, Transport};
@@ -109,7 +111,7 @@ const MAX_DIRECT_REQUEST: usize = 4096;
 
 /// Opens a WebSocket session without hyper when the connection's first request asks for
 /// one and passes every check hyper's path would make: `GET` on the engine's path with
-/// `EIO=4&transport=websocket` and no sid, an upgrade to `websocket` with version 13 and a
+/// `EIO=4` (or `3`) and `transport=websocket` and no sid, an upgrade to `websocket` with version 13 and a
 /// key, an allowed `Origin`. The 101 answer and the open packet then go out in one write.
 /// Returns the connection untouched (nothing read from it) for hyper otherwise; `None`
 /// when it was taken, or closed (or `stop` came) before the client sent anything. A
@@ -136,7 +138,7 @@ async fn open_directly<H: EngineHandler>(
             return None;
         }
     };
-    let Some((length, accept)) = direct_upgrade(&first[..peeked], &settings) else {
+    let Some((length, accept, version)) = direct_upgrade(&first[..peeked], &settings) else {
         return Some(stream);
     };
     // The request is all in the socket's buffer: this read takes it at once.
@@ -154,6 +156,7 @@ async fn open_directly<H: EngineHandler>(
         engine.clone(),
         settings,
         remote,
+        version,
         reader,
         write,
         answer.as_bytes(),
@@ -162,9 +165,10 @@ async fn open_directly<H: EngineHandler>(
     None
 }
 
-/// The request's length and the `Sec-WebSocket-Accept` value, when `bytes` hold a whole
-/// request that opens a WebSocket session and passes the checks of [`open_directly`].
-fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, String)> {
+/// The request's length, the `Sec-WebSocket-Accept` value and the Engine.IO version, when
+/// `bytes` hold a whole request that opens a WebSocket session and passes the checks of
+/// [`open_directly`].
+fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, String, Version)> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_DIRECT_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let httparse::Status::Complete(length) = request.parse(bytes).ok()? else {
@@ -178,8 +182,8 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, Strin
         return None;
     }
     let query = EioQuery::parse(Some(query));
-    if query.eio.as_deref() != Some("4")
-        || query.transport.as_deref() != Some("websocket")
+    let version = Version::from_query(query.eio.as_deref())?;
+    if query.transport.as_deref() != Some("websocket")
         || query.sid.is_some()
         || !settings.transports.contains(&Transport::Websocket)
     {
@@ -211,7 +215,7 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, Strin
     if !origin_allowed(settings, origin.as_ref()) {
         return None;
     }
-    Some((length, accept_key(key)))
+    Some((length, accept_key(key), version))
 }
 
 /// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
@@ -239,13 +243,20 @@ mod tests {
 
     #[test]
     fn a_plain_websocket_open_is_taken_with_the_rfc_accept_key() {
-        let (length, accept) = direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
+        let (length, accept, version) =
+            direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
         assert_eq!(length, REQUEST.len());
+        assert_eq!(version, Version::V4);
+        let v3 = REQUEST.replace("EIO=4", "EIO=3");
+        assert_eq!(
+            direct_upgrade(v3.as_bytes(), &settings(&["*"])).map(|(_, _, v)| v),
+            Some(Version::V3)
+        );
         // RFC 6455 §1.3's example.
         assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         let with_frame = format!("{REQUEST}\u{81}\u{2}40");
         assert_eq!(
-            direct_upgrade(with_frame.as_bytes(), &settings(&["*"])).map(|(n, _)| n),
+            direct_upgrade(with_frame.as_bytes(), &settings(&["*"])).map(|(n, _, _)| n),
             Some(REQUEST.len())
         );
     }
@@ -254,7 +265,7 @@ mod tests {
     fn everything_else_is_left_to_hyper() {
         let all = settings(&["*"]);
         let variants = [
-            REQUEST.replace("EIO=4", "EIO=3"),
+            REQUEST.replace("EIO=4", "EIO=2"),
             REQUEST.replace("transport=websocket", "transport=polling"),
             REQUEST.replace("transport=websocket", "transport=websocket&sid=abc"),
             REQUEST.replace("/socket.io/", "/other/"),

@@ -1,4 +1,4 @@
-//! Engine.IO v4: sessions over WebSocket and HTTP long-polling. Knows nothing of
+//! Engine.IO v4 and v3: sessions over WebSocket and HTTP long-polling. Knows nothing of
 //! namespaces or events: it hands text and binary messages to an [`EngineHandler`] and
 //! sends what is queued in each session's outbox.
 //!
@@ -13,6 +13,7 @@ pub mod packet;
 mod polling;
 pub mod session;
 pub mod sid;
+pub mod v3;
 mod websocket;
 pub mod ws_read;
 mod ws_write;
@@ -28,7 +29,7 @@ use tokio::time::{Instant, sleep_until};
 
 pub use self::http::router;
 pub use self::listener::serve;
-use self::packet::{PING, Packet};
+use self::packet::{Frame, PING, Packet, Version};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
 use crate::config::{ServerConfig, Transport};
@@ -52,6 +53,9 @@ pub trait EngineHandler: Send + Sync + 'static {
 
     /// Creates the state for a session being opened.
     fn new_session_data(&self) -> Self::Data;
+
+    /// The session is open and its open packet is on its way: what is sent now follows it.
+    fn on_open(&self, _session: &Arc<Session<Self::Data>>) {}
 
     /// A message arrived, in order.
     fn on_message(&self, session: &Arc<Session<Self::Data>>, message: Message);
@@ -144,8 +148,22 @@ impl<H: EngineHandler> Engine<H> {
         transport: Transport,
         settings: &ServerConfig,
     ) -> Arc<Session<H::Data>> {
+        self.open_versioned(remote, Version::V4, true, transport, settings)
+    }
+
+    /// Opens a session of an Engine.IO version; `polling_binary` as in [`Session`].
+    pub fn open_versioned(
+        self: &Arc<Self>,
+        remote: SocketAddr,
+        version: Version,
+        polling_binary: bool,
+        transport: Transport,
+        settings: &ServerConfig,
+    ) -> Arc<Session<H::Data>> {
         let session = Arc::new(Session::new(
             remote,
+            version,
+            polling_binary,
             transport,
             self.handler.new_session_data(),
             settings.outbound_queue,
@@ -161,7 +179,7 @@ impl<H: EngineHandler> Engine<H> {
         session
     }
 
-    /// The open packet: `0{"sid",...}`.
+    /// The open packet: `0{"sid",...}` (v3 has no `maxPayload`).
     fn open_packet(&self, session: &Session<H::Data>, settings: &ServerConfig) -> Bytes {
         let upgrades: &[&str] = if session.transport() == Transport::Polling
             && settings.transports.contains(&Transport::Websocket)
@@ -170,13 +188,15 @@ impl<H: EngineHandler> Engine<H> {
         } else {
             &[]
         };
-        let open = serde_json::json!({
+        let mut open = serde_json::json!({
             "sid": session.id.as_str(),
             "upgrades": upgrades,
             "pingInterval": settings.ping_interval_ms,
             "pingTimeout": settings.ping_timeout_ms,
-            "maxPayload": settings.max_payload_bytes,
         });
+        if session.version == Version::V4 {
+            open["maxPayload"] = settings.max_payload_bytes.into();
+        }
         let mut text = b"0".to_vec();
         serde_json::to_writer(&mut text, &open).expect("JSON into a Vec cannot fail");
         Bytes::from(text)
@@ -195,7 +215,13 @@ impl<H: EngineHandler> Engine<H> {
         };
         let mut connect_checked = false;
         let mut next_ping = Instant::now() + interval;
-        let mut pong_deadline: Option<Instant> = None;
+        // In v3 the client pings and the server only answers: the session ends when the
+        // client has been silent for a ping interval and a ping timeout, the reference
+        // server's rule. `pong` then signals any packet from the client.
+        let client_pings = session.version == Version::V3;
+        let silence_limit = interval + timeout;
+        let mut pong_deadline: Option<Instant> =
+            client_pings.then(|| Instant::now() + silence_limit);
         // One timer, set to the nearest deadline: a session lives long, and every timer
         // held across the wait adds to its memory.
         let timer = sleep_until(connect_deadline.min(next_ping));
@@ -214,8 +240,12 @@ impl<H: EngineHandler> Engine<H> {
                 biased;
                 _ = session.closed() => break,
                 _ = session.pong.notified(), if pong_deadline.is_some() => {
-                    pong_deadline = None;
-                    next_ping = Instant::now() + interval;
+                    if client_pings {
+                        pong_deadline = Some(Instant::now() + silence_limit);
+                    } else {
+                        pong_deadline = None;
+                        next_ping = Instant::now() + interval;
+                    }
                 }
                 _ = &mut timer => {
                     let now = Instant::now();
@@ -265,9 +295,21 @@ impl<H: EngineHandler> Engine<H> {
         session: &Arc<Session<H::Data>>,
         packet: Packet,
     ) -> Result<(), CloseReason> {
+        let v3 = session.version == Version::V3;
+        if v3 {
+            // The client is alive: see `supervise`.
+            session.pong.notify_one();
+        }
         match packet {
             Packet::Message(text) => self.handler.on_message(session, Message::Text(text)),
             Packet::Binary(bytes) => self.handler.on_message(session, Message::Binary(bytes)),
+            Packet::Ping(data) if v3 => {
+                let mut pong = Vec::with_capacity(1 + data.len());
+                pong.push(b'3');
+                pong.extend_from_slice(&data);
+                let _ = session.send(Outbound::frame(Frame::Text(Bytes::from(pong))));
+            }
+            Packet::Pong(_) if v3 => {}
             Packet::Pong(_) => session.pong.notify_one(),
             Packet::Close => session.close(CloseReason::ClientClose),
             Packet::Noop => {}

@@ -12,17 +12,19 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 
 use super::http::{Cors, EngineError};
-use super::packet::{Frame, NOOP, decode_payload};
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
+use super::packet::{Frame, NOOP, Version, decode_payload};
+use super::v3::Framing;
+use super::{CloseReason, Engine, EngineHandler, Outbound, Session, v3};
 use crate::config::{ServerConfig, Transport};
 
 fn text_response(body: Bytes, cors: &Cors) -> Response {
+    payload_response(body, "text/plain; charset=UTF-8", cors)
+}
+
+fn payload_response(body: Bytes, content_type: &'static str, cors: &Cors) -> Response {
     let mut response = (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=UTF-8"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
         body,
     )
         .into_response();
@@ -30,17 +32,39 @@ fn text_response(body: Bytes, cors: &Cors) -> Response {
     response
 }
 
-/// Opens a polling session and answers with its open packet.
+/// Opens a polling session and answers with its open packet (in v3, framed as a payload,
+/// which the packets the layer above sends on open then follow).
 pub(super) fn handshake<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     settings: &ServerConfig,
     remote: SocketAddr,
+    version: Version,
+    polling_binary: bool,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_session(remote, Transport::Polling, settings);
+    let session = engine.open_versioned(
+        remote,
+        version,
+        polling_binary,
+        Transport::Polling,
+        settings,
+    );
     let open = engine.open_packet(&session, settings);
-    engine.bytes_out.inc_by(open.len() as u64);
-    text_response(open, cors)
+    engine.handler.on_open(&session);
+    if version == Version::V4 {
+        engine.bytes_out.inc_by(open.len() as u64);
+        return text_response(open, cors);
+    }
+    let mut items = vec![Outbound::frame(Frame::Text(open))];
+    if let Some(mut outbox) = session.outbox.try_drain() {
+        while let Some(item) = outbox.try_pop() {
+            session.item_done();
+            items.push(item);
+        }
+    }
+    let (payload, content_type) = encode_items(&session, &items);
+    engine.bytes_out.inc_by(payload.len() as u64);
+    payload_response(payload, content_type, cors)
 }
 
 /// A long-poll: waits for queued packets and sends as many as are ready at once.
@@ -70,28 +94,45 @@ pub(super) async fn get<H: EngineHandler>(
         // Ended without the Engine.IO close packet, so clients reconnect by themselves.
         return EngineError::UnknownSid.response(cors);
     };
-    let mut payload = BytesMut::new();
-    write_item(&first, &mut payload);
     // Packets already queued ride along, up to about the client's payload limit.
     let limit = engine.settings().max_payload_bytes as usize;
-    while payload.len() < limit {
+    let mut size = size_of_item(&first);
+    let mut items = vec![first];
+    while size < limit {
         match outbox.try_pop() {
             Some(item) => {
                 session.item_done();
-                write_item(&item, &mut payload);
+                size += size_of_item(&item);
+                items.push(item);
             }
             None => break,
         }
     }
     drop(outbox);
+    let (payload, content_type) = encode_items(&session, &items);
     engine.bytes_out.inc_by(payload.len() as u64);
-    text_response(payload.freeze(), cors)
+    payload_response(payload, content_type, cors)
 }
 
-fn write_item(item: &Outbound, payload: &mut BytesMut) {
-    for frame in item.frames() {
-        Frame::write_to_payload(frame, payload);
+fn size_of_item(item: &Outbound) -> usize {
+    item.frames().iter().map(Frame::len).sum()
+}
+
+/// A GET answer's body in the session's framing, and its content type.
+fn encode_items<D>(session: &Session<D>, items: &[Outbound]) -> (Bytes, &'static str) {
+    let frames = || items.iter().flat_map(Outbound::frames);
+    let mut payload = BytesMut::with_capacity(items.iter().map(size_of_item).sum::<usize>() + 16);
+    if session.version == Version::V4 {
+        for frame in frames() {
+            frame.write_to_payload(&mut payload);
+        }
+        return (payload.freeze(), "text/plain; charset=UTF-8");
     }
+    let framing = Framing::choose(session.polling_binary, frames());
+    for frame in frames() {
+        framing.write(frame, &mut payload);
+    }
+    (payload.freeze(), framing.content_type())
 }
 
 /// Resets the session's POST flag however the request ends.
@@ -136,7 +177,11 @@ pub(super) async fn post<H: EngineHandler>(
         }
     };
     engine.bytes_in.inc_by(body.len() as u64);
-    let packets = match decode_payload(body) {
+    let decoded = match session.version {
+        Version::V4 => decode_payload(body),
+        Version::V3 => v3::decode_payload(body),
+    };
+    let packets = match decoded {
         Ok(packets) => packets,
         Err(error) => {
             tracing::debug!(sid = %session.id, %error, "bad polling payload");

@@ -24,10 +24,10 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::http::{Cors, EioQuery, EngineError};
-use super::packet::{Packet, decode_text};
+use super::packet::{Packet, Version, decode_text};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
+use super::{CloseReason, Engine, EngineHandler, Outbound, Session, v3};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
@@ -62,12 +62,13 @@ pub(super) async fn handle<H: EngineHandler>(
             Some(session)
         }
         None => {
-            if query.eio.as_deref() != Some("4") {
+            if Version::from_query(query.eio.as_deref()).is_none() {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
             }
             None
         }
     };
+    let version = Version::from_query(query.eio.as_deref()).unwrap_or(Version::V4);
     let Ok((response, upgrade)) = upgrade.upgrade() else {
         if let Some(session) = &existing {
             session.upgrading.store(false, Ordering::Release);
@@ -93,7 +94,7 @@ pub(super) async fn handle<H: EngineHandler>(
         };
         match existing {
             Some(session) => upgrade_session(engine, session, reader, writer).await,
-            None => new_session(engine, settings, remote, reader, writer, &[]).await,
+            None => new_session(engine, settings, remote, version, reader, writer, &[]).await,
         }
     });
     response.into_response()
@@ -125,17 +126,21 @@ pub(super) async fn new_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     settings: Arc<ServerConfig>,
     remote: SocketAddr,
+    version: Version,
     reader: Reader,
     writer: OwnedWriteHalf,
     preamble: &[u8],
 ) {
-    let out = WsOut::new(writer, engine.bytes_out.clone());
-    let session = engine.open_session(remote, Transport::Websocket, &settings);
+    let out = WsOut::new(writer, engine.bytes_out.clone(), version);
+    let session = engine.open_versioned(remote, version, true, Transport::Websocket, &settings);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);
         return;
     }
+    // What the layer above sends now is queued (the socket is not attached yet) and
+    // follows the open packet.
+    engine.handler.on_open(&session);
     // A task of its own, so that the long-lived task does not carry this one's state.
     tokio::spawn(serve(engine, session, reader, out));
 }
@@ -148,7 +153,7 @@ async fn upgrade_session<H: EngineHandler>(
     mut reader: Reader,
     writer: OwnedWriteHalf,
 ) {
-    let out = WsOut::new(writer, engine.bytes_out.clone());
+    let out = WsOut::new(writer, engine.bytes_out.clone(), session.version);
     let probed = tokio::time::timeout(UPGRADE_TIMEOUT, async {
         let mut probed = false;
         loop {
@@ -279,12 +284,12 @@ fn on_message<H: EngineHandler>(
         _ => CloseReason::TransportError,
     })?;
     engine.bytes_in.inc_by(message.payload().len() as u64);
+    let v3 = session.version == Version::V3;
     let packet = match message {
-        Message::Text(text) => decode_text(text).map_err(|error| {
-            tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
-            CloseReason::ParseError
-        })?,
-        Message::Binary(data) => Packet::Binary(data),
+        Message::Text(text) if v3 => v3::decode_record(text),
+        Message::Text(text) => decode_text(text),
+        Message::Binary(data) if v3 => v3::decode_binary_message(data),
+        Message::Binary(data) => Ok(Packet::Binary(data)),
         Message::Close(_) => return Err(CloseReason::TransportClose),
         Message::Ping(payload) => {
             let _ = session.send(Outbound::ws_pong(payload));
@@ -292,5 +297,9 @@ fn on_message<H: EngineHandler>(
         }
         Message::Pong(_) => return Ok(()),
     };
+    let packet = packet.map_err(|error| {
+        tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
+        CloseReason::ParseError
+    })?;
     engine.on_packet(session, packet)
 }
