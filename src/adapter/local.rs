@@ -23,7 +23,7 @@ use super::{
 };
 use crate::engine::sid::Sid;
 use crate::metrics::Metrics;
-use crate::socketio::packet::{PacketType, encode_event};
+use crate::socketio::packet::{EventPacket, PacketType};
 use crate::socketio::socket::Socket;
 
 type Room = Arc<str>;
@@ -253,10 +253,12 @@ impl LocalAdapter {
         let ack_id = request
             .ack_timeout
             .map(|_| namespace.next_ack_id.fetch_add(1, Ordering::Relaxed));
-        let packet = encode_event(
-            &request.target.namespace,
-            &request.event,
-            &request.args,
+        let binary = !request.args.attachments.is_empty();
+        // Encoded on first use, once per parser among the recipients.
+        let packet = EventPacket::new(
+            request.target.namespace.clone(),
+            request.event,
+            request.args,
             ack_id,
         );
         // Only an acknowledged emit needs a channel for the answers.
@@ -281,7 +283,7 @@ impl LocalAdapter {
             if let Some((id, tx)) = &ack_tx {
                 socket.expect_ack(*id, tx.clone());
             }
-            if socket.send(&packet) {
+            if socket.send_event(&packet) {
                 recipients += 1;
                 if ack_tx.is_some() {
                     awaited.push(socket);
@@ -291,10 +293,10 @@ impl LocalAdapter {
             }
         }
         drop(ack_tx);
-        let counter = if request.args.attachments.is_empty() {
-            &self.events_out
-        } else {
+        let counter = if binary {
             &self.binary_events_out
+        } else {
+            &self.events_out
         };
         counter.inc_by(recipients as u64);
         let (Some(id), Some(timeout), Some(ack_rx)) = (ack_id, request.ack_timeout, ack_rx) else {
@@ -427,6 +429,8 @@ impl LocalAdapter {
                 namespace: socket.namespace.to_string(),
                 rooms,
                 transport: Some(socket.transport()),
+                parser: Some(socket.parser().as_str().to_owned()),
+                eio: Some(socket.eio()),
                 address: Some(socket.address().to_string()),
                 connected_at: Some(
                     humantime::format_rfc3339_millis(socket.connected_at()).to_string(),

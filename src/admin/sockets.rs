@@ -2,8 +2,8 @@
 //! server's `socket.disconnect()`) and `GET /v1/sockets` (who is connected).
 //!
 //! A listing shows what backends need to address and debug clients: sid, rooms (without
-//! the sid's own room), transport, peer address and connect time; never the client's
-//! `auth` payload or cookies.
+//! the sid's own room), transport, parser, Engine.IO version, peer address and connect
+//! time; never the client's `auth` payload or cookies.
 
 use std::sync::Arc;
 
@@ -43,6 +43,8 @@ struct Socket {
     namespace: String,
     rooms: Vec<String>,
     transport: Option<&'static str>,
+    parser: Option<String>,
+    eio: Option<u8>,
     address: Option<String>,
     connected_at: Option<String>,
 }
@@ -59,6 +61,8 @@ pub async fn list(State(state): State<AdminState>, uri: Uri) -> Result<Json<Sock
             sid: s.sid,
             namespace: s.namespace,
             transport: s.transport.map(|t| t.as_str()),
+            parser: s.parser,
+            eio: s.eio,
             address: s.address,
             connected_at: s.connected_at,
         })

@@ -4,6 +4,8 @@
 //! written only when it is not `/`. Binary arguments travel as separate Engine.IO binary
 //! messages after the text, referenced by `{"_placeholder": true, "num": N}`.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -193,19 +195,7 @@ pub fn decode(text: &str) -> Result<Packet, PacketError> {
         Some(serde_json::from_str::<Value>(rest).map_err(|_| PacketError::InvalidJson)?)
     };
 
-    let valid = match kind {
-        PacketType::Connect => id.is_none() && matches!(data, None | Some(Value::Object(_))),
-        PacketType::Disconnect => id.is_none() && data.is_none(),
-        PacketType::Event | PacketType::BinaryEvent => matches!(
-            &data,
-            Some(Value::Array(items)) if matches!(items.first(), Some(Value::String(_)))
-        ),
-        PacketType::Ack | PacketType::BinaryAck => {
-            id.is_some() && matches!(data, Some(Value::Array(_)))
-        }
-        PacketType::ConnectError => false,
-    };
-    if !valid {
+    if !validate(kind, id, &data) {
         return Err(PacketError::InvalidPayload(kind.as_str()));
     }
     Ok(Packet {
@@ -215,6 +205,31 @@ pub fn decode(text: &str) -> Result<Packet, PacketError> {
         data,
         attachments,
     })
+}
+
+/// Whether a client's packet of `kind` may carry this ack id and payload (whatever the
+/// parser).
+pub(crate) fn validate(kind: PacketType, id: Option<u64>, data: &Option<Value>) -> bool {
+    match kind {
+        PacketType::Connect => id.is_none() && matches!(data, None | Some(Value::Object(_))),
+        PacketType::Disconnect => id.is_none() && data.is_none(),
+        PacketType::Event | PacketType::BinaryEvent => matches!(
+            data,
+            Some(Value::Array(items)) if matches!(items.first(), Some(Value::String(_)))
+        ),
+        PacketType::Ack | PacketType::BinaryAck => {
+            id.is_some() && matches!(data, Some(Value::Array(_)))
+        }
+        PacketType::ConnectError => false,
+    }
+}
+
+/// The attachment number of a `{"_placeholder": true, "num": N}` object.
+pub(crate) fn is_placeholder(map: &serde_json::Map<String, Value>) -> Option<usize> {
+    if map.len() != 2 || map.get("_placeholder") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    map.get("num")?.as_u64().map(|n| n as usize)
 }
 
 /// Writes the header shared by every outgoing packet: the Engine.IO message prefix, the
@@ -267,6 +282,75 @@ pub fn encode_event(namespace: &str, event: &str, args: &Args, ack_id: Option<u6
     with_attachments(out, &args.attachments)
 }
 
+/// The parser a client speaks, detected from its first packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Parser {
+    /// The default parser: text packets, binary as attachments.
+    Json,
+    /// socket.io-msgpack-parser / python-socketio's `msgpack` serializer.
+    Msgpack,
+}
+
+impl Parser {
+    /// The name `/v1/sockets` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Parser::Json => "json",
+            Parser::Msgpack => "msgpack",
+        }
+    }
+}
+
+/// An event on its way to any number of sockets, encoded at most once per parser, on
+/// first use: a broadcast to JSON and msgpack clients costs two encodings, however many
+/// recipients. (Engine.IO versions frame the same encoding differently, at the transport.)
+#[derive(Debug)]
+pub struct EventPacket {
+    namespace: String,
+    event: String,
+    args: Args,
+    ack_id: Option<u64>,
+    json: OnceLock<Outbound>,
+    msgpack: OnceLock<Outbound>,
+}
+
+impl EventPacket {
+    /// An event, not encoded yet.
+    pub fn new(namespace: String, event: String, args: Args, ack_id: Option<u64>) -> Self {
+        EventPacket {
+            namespace,
+            event,
+            args,
+            ack_id,
+            json: OnceLock::new(),
+            msgpack: OnceLock::new(),
+        }
+    }
+
+    /// The event's arguments.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// The event encoded for `parser`.
+    pub fn encoded(&self, parser: Parser) -> &Outbound {
+        match parser {
+            Parser::Json => self.json.get_or_init(|| {
+                encode_event(&self.namespace, &self.event, &self.args, self.ack_id)
+            }),
+            Parser::Msgpack => self.msgpack.get_or_init(|| {
+                let bytes = super::msgpack::encode_event(
+                    &self.namespace,
+                    &self.event,
+                    &self.args,
+                    self.ack_id,
+                );
+                Outbound::frame(Frame::Binary(bytes))
+            }),
+        }
+    }
+}
+
 /// The answer to a namespace connect: `40/ns,{"sid":"..."}`.
 pub fn encode_connect(namespace: &str, sid: &str) -> Outbound {
     let mut out = header(PacketType::Connect, namespace, 0, 32);
@@ -280,6 +364,20 @@ pub fn encode_connect_error(namespace: &str, message: &str) -> Outbound {
     let mut out = header(PacketType::ConnectError, namespace, 0, 32);
     serde_json::to_writer(&mut out, &serde_json::json!({ "message": message }))
         .expect("JSON into a Vec cannot fail");
+    with_attachments(out, &[])
+}
+
+/// The answer to a namespace connect in Socket.IO v4 (Engine.IO v3 clients): no payload,
+/// `40` or `40/ns,`.
+pub fn encode_connect_v4(namespace: &str) -> Outbound {
+    with_attachments(header(PacketType::Connect, namespace, 0, 0), &[])
+}
+
+/// A refused namespace connect in Socket.IO v4: an error packet whose payload is the
+/// message as a JSON string, `44/ns,"..."`.
+pub fn encode_connect_error_v4(namespace: &str, message: &str) -> Outbound {
+    let mut out = header(PacketType::ConnectError, namespace, 0, message.len() + 2);
+    serde_json::to_writer(&mut out, message).expect("JSON into a Vec cannot fail");
     with_attachments(out, &[])
 }
 
@@ -393,6 +491,12 @@ mod tests {
             "44/x,{\"message\":\"Invalid namespace\"}"
         );
         assert_eq!(text(&encode_disconnect("/x")), "41/x,");
+        assert_eq!(text(&encode_connect_v4("/")), "40");
+        assert_eq!(text(&encode_connect_v4("/x")), "40/x,");
+        assert_eq!(
+            text(&encode_connect_error_v4("/x", "Invalid namespace")),
+            "44/x,\"Invalid namespace\""
+        );
         assert_eq!(text(&encode_disconnect("/")), "41");
     }
 }

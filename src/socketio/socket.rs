@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::packet::{Args, encode_disconnect};
+use super::codec::Codec;
+use super::packet::{Args, EventPacket, Parser};
 use super::{Client, Shared};
 use crate::config::Transport;
 use crate::engine::sid::Sid;
@@ -24,6 +25,8 @@ pub struct Socket {
     pub sid: Sid,
     /// The namespace.
     pub namespace: Arc<str>,
+    /// How this client's packets are written.
+    codec: Codec,
     session: Arc<Session<Client>>,
     /// The client's connect `auth` payload; kept server-side, never listed.
     auth: Value,
@@ -40,6 +43,8 @@ pub struct Socket {
 
 impl Socket {
     pub(super) fn new(
+        sid: Sid,
+        codec: Codec,
         namespace: Arc<str>,
         session: Arc<Session<Client>>,
         auth: Value,
@@ -47,8 +52,9 @@ impl Socket {
         metric_namespace: Arc<str>,
     ) -> Self {
         Socket {
-            sid: Sid::random(),
+            sid,
             namespace,
+            codec,
             session,
             auth,
             connected_at: SystemTime::now(),
@@ -64,6 +70,23 @@ impl Socket {
     /// session closed, or its queue was full and the slow-client policy applied).
     pub fn send(&self, packet: &Outbound) -> bool {
         self.session.send(packet.clone()).is_ok()
+    }
+
+    /// Queues an event, in this client's parser. Same as [`Socket::send`] otherwise.
+    pub fn send_event(&self, event: &EventPacket) -> bool {
+        self.session
+            .send(event.encoded(self.codec.parser).clone())
+            .is_ok()
+    }
+
+    /// The client's parser.
+    pub fn parser(&self) -> Parser {
+        self.codec.parser
+    }
+
+    /// The client's Engine.IO version (3 or 4).
+    pub fn eio(&self) -> u8 {
+        self.session.version.number()
     }
 
     /// The transport the client uses now.
@@ -147,7 +170,7 @@ impl Socket {
     pub fn disconnect_by_server(&self) {
         if self.session.data.forget(&self.sid) && self.detach() {
             self.shared.socket_gone(self);
-            let _ = self.session.send(encode_disconnect(&self.namespace));
+            let _ = self.session.send(self.codec.disconnect(&self.namespace));
             self.shared
                 .count_out(super::packet::PacketType::Disconnect, 1);
         }

@@ -379,6 +379,8 @@ fn remote_socket(info: crate::adapter::SocketInfo) -> RemoteSocket {
             .unwrap_or_default(),
         address: info.address.unwrap_or_default(),
         connected_at,
+        parser: info.parser,
+        eio: info.eio,
     };
     RemoteSocket::relay(info.sid, rooms, relay, connected_ms)
 }

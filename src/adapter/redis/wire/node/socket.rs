@@ -36,6 +36,12 @@ pub struct RelaySocket {
     pub address: String,
     /// When it connected, RFC 3339.
     pub connected_at: String,
+    /// `json` or `msgpack` (absent from nodes older than the msgpack parser).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parser: Option<String>,
+    /// The Engine.IO version, 3 or 4 (absent from nodes older than Engine.IO v3 support).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio: Option<u8>,
 }
 
 impl RemoteSocket {

@@ -1,0 +1,73 @@
+//! How one client's control packets are written, from its parser and its Socket.IO
+//! protocol version: v4 for Engine.IO v3 clients (socket.io-client 2.x), v5 otherwise.
+//! Events, encoded once for every recipient, go through
+//! [`EventPacket`](super::packet::EventPacket) instead.
+
+use serde_json::json;
+
+use super::msgpack;
+use super::packet::{
+    PacketType, Parser, encode_connect, encode_connect_error, encode_connect_error_v4,
+    encode_connect_v4, encode_disconnect,
+};
+use crate::engine::Outbound;
+use crate::engine::packet::Frame;
+
+/// A client's parser and protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Codec {
+    /// The parser.
+    pub parser: Parser,
+    /// Socket.IO protocol v4 (the client speaks Engine.IO v3).
+    pub v4: bool,
+}
+
+impl Codec {
+    /// The answer to a namespace connect: v5 carries the socket id, v4 nothing.
+    pub fn connect(self, namespace: &str, sid: &str) -> Outbound {
+        match (self.parser, self.v4) {
+            (Parser::Json, true) => encode_connect_v4(namespace),
+            (Parser::Json, false) => encode_connect(namespace, sid),
+            (Parser::Msgpack, _) => binary(msgpack::encode(
+                PacketType::Connect,
+                namespace,
+                Some(&json!({ "sid": sid })),
+                &[],
+                None,
+            )),
+        }
+    }
+
+    /// A refused namespace connect: `{"message"}` in v5, the bare message in v4.
+    pub fn connect_error(self, namespace: &str, message: &str) -> Outbound {
+        match (self.parser, self.v4) {
+            (Parser::Json, true) => encode_connect_error_v4(namespace, message),
+            (Parser::Json, false) => encode_connect_error(namespace, message),
+            (Parser::Msgpack, _) => binary(msgpack::encode(
+                PacketType::ConnectError,
+                namespace,
+                Some(&json!({ "message": message })),
+                &[],
+                None,
+            )),
+        }
+    }
+
+    /// The server ending a namespace connection.
+    pub fn disconnect(self, namespace: &str) -> Outbound {
+        match self.parser {
+            Parser::Json => encode_disconnect(namespace),
+            Parser::Msgpack => binary(msgpack::encode(
+                PacketType::Disconnect,
+                namespace,
+                None,
+                &[],
+                None,
+            )),
+        }
+    }
+}
+
+fn binary(bytes: bytes::Bytes) -> Outbound {
+    Outbound::frame(Frame::Binary(bytes))
+}
