@@ -16,6 +16,7 @@ use crate::adapter::local::LocalAdapter;
 use crate::admin::AdminState;
 use crate::config::{AdapterKind, Config};
 use crate::engine::{CloseReason, Engine};
+use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::socketio::SocketIo;
 
@@ -55,6 +56,8 @@ pub struct Relay {
     pub metrics: Metrics,
     /// The admin API's state (live admin settings, `/readyz`'s listener flag).
     pub admin: AdminState,
+    /// The backend hooks.
+    pub hooks: Hooks,
     /// The configuration in force (the last one reloaded).
     config: std::sync::Mutex<Config>,
     /// Stops the listeners from accepting.
@@ -134,7 +137,15 @@ impl Relay {
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
         let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
         let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
+        let hooks = Hooks::new(
+            &config.hooks,
+            config.admin.max_body_bytes,
+            adapter.clone(),
+            metrics.clone(),
+        );
+        socketio.set_observer(Arc::new(hooks.clone()));
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
+        engine.set_limits(&config.limits);
 
         let socketio_listener = bind("server.listen", config.server.listen)?;
         let admin_listener = bind("admin.listen", config.admin.listen)?;
@@ -161,6 +172,7 @@ impl Relay {
             adapter,
             metrics,
             admin: admin_state,
+            hooks,
             config: std::sync::Mutex::new(config),
             stop_accepting,
             shutting_down,
@@ -170,7 +182,7 @@ impl Relay {
 
     /// Applies a new configuration's live settings: allowed origins, transports, limits
     /// and timings for new sessions, namespaces for new connects, admin tokens and
-    /// limits. Returns the keys that changed but need a restart.
+    /// limits, and every `[hooks]` setting. Returns the keys that changed but need a restart.
     pub fn reload(&self, new: Config) -> Vec<&'static str> {
         let mut current = self.config.lock().expect("config lock poisoned");
         let old = &*current;
@@ -200,7 +212,9 @@ impl Relay {
         new.log.format = old.log.format;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
+        self.engine.set_limits(&new.limits);
         self.admin.reload(&new.admin);
+        self.hooks.reload(&new.hooks, new.admin.max_body_bytes);
         *current = new;
         restart
     }
@@ -217,15 +231,22 @@ impl Relay {
                 .shutdown_grace_ms,
         );
         self.admin.set_listening(false);
+        self.admin.close_streams();
         self.stop_accepting.cancel();
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);
         let engine = self.engine.clone();
+        let hooks = self.hooks.clone();
         let drained = tokio::time::timeout(grace, async move {
             for server in self.servers {
                 let _ = server.await;
             }
             while engine.session_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // The sessions' disconnect events, and any still being retried, get what is
+            // left of the grace period.
+            while hooks.lifecycle_pending() > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

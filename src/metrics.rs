@@ -30,6 +30,9 @@ pub struct Metrics {
     pub acks: IntCounterVec,
     /// `sio_relay_dropped_total{reason}`: messages not delivered.
     pub dropped: IntCounterVec,
+    /// `sio_relay_pushes_total`: events accepted by this node's `POST /v1/emit` (each
+    /// element of a batch counts), whatever the number of recipients.
+    pub pushes: IntCounter,
     /// `sio_relay_cluster_messages_total{direction,kind}`: Redis pub/sub messages of the
     /// cluster; `kind` is `broadcast`, `request`, `response` or `python`.
     pub cluster_messages: IntCounterVec,
@@ -48,6 +51,17 @@ pub struct Metrics {
     pub cluster_redis_connected: IntGauge,
     /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
     pub cluster_redis_disconnections: IntCounter,
+    /// `sio_relay_hook_requests_total{type,outcome}`: requests to the backend hook; `type`
+    /// is `event`, `connect` or `disconnect`; `outcome` is `ok`, `http_error` (not 2xx),
+    /// `timeout`, `unreachable`, `bad_answer` (answer refused) or `emit_failed`.
+    pub hook_requests: IntCounterVec,
+    /// `sio_relay_hook_request_duration_seconds{type}`: how long a hook took to answer.
+    pub hook_request_duration: HistogramVec,
+    /// `sio_relay_hook_lifecycle_queue`: lifecycle events waiting for delivery.
+    pub hook_lifecycle_queue: IntGauge,
+    /// `sio_relay_refused_connections_total{reason}`: handshakes refused by `[limits]`;
+    /// `reason` is `max_connections`, `max_connections_per_ip` or `rate_limited`.
+    pub refused_connections: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -135,6 +149,11 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let pushes = IntCounter::new(
+            "sio_relay_pushes_total",
+            "Events accepted by this node's admin API for delivery.",
+        )
+        .expect("valid metric");
         let cluster_messages = IntCounterVec::new(
             Opts::new(
                 "sio_relay_cluster_messages_total",
@@ -178,6 +197,39 @@ impl Metrics {
             "Connections to the cluster's Redis lost.",
         )
         .expect("valid metric");
+        let hook_requests = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_hook_requests_total",
+                "Requests to the backend hook, by type and outcome.",
+            ),
+            &["type", "outcome"],
+        )
+        .expect("valid metric");
+        let hook_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "sio_relay_hook_request_duration_seconds",
+                "Time the backend hook took to answer, by type.",
+            )
+            .buckets(vec![
+                0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                5.0, 10.0, 30.0,
+            ]),
+            &["type"],
+        )
+        .expect("valid metric");
+        let hook_lifecycle_queue = IntGauge::new(
+            "sio_relay_hook_lifecycle_queue",
+            "Lifecycle events waiting for delivery to the backend hook.",
+        )
+        .expect("valid metric");
+        let refused_connections = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_refused_connections_total",
+                "Handshakes refused by the connection limits, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
 
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
@@ -189,12 +241,17 @@ impl Metrics {
             Box::new(admin_request_duration.clone()),
             Box::new(acks.clone()),
             Box::new(dropped.clone()),
+            Box::new(pushes.clone()),
             Box::new(cluster_messages.clone()),
             Box::new(cluster_broadcasts_skipped.clone()),
             Box::new(cluster_requests.clone()),
             Box::new(cluster_request_duration.clone()),
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
+            Box::new(hook_requests.clone()),
+            Box::new(hook_request_duration.clone()),
+            Box::new(hook_lifecycle_queue.clone()),
+            Box::new(refused_connections.clone()),
         ] {
             registry
                 .register(collector)
@@ -218,12 +275,17 @@ impl Metrics {
             admin_request_duration,
             acks,
             dropped,
+            pushes,
             cluster_messages,
             cluster_broadcasts_skipped,
             cluster_requests,
             cluster_request_duration,
             cluster_redis_connected,
             cluster_redis_disconnections,
+            hook_requests,
+            hook_request_duration,
+            hook_lifecycle_queue,
+            refused_connections,
         }
     }
 

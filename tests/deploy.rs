@@ -13,6 +13,8 @@
 //! Tools that a machine may lack (hadolint, systemd-analyze, setpriv) are installed by the
 //! test setup; where one cannot be had, its test says so on stderr and passes.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,6 +23,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::release::{BUILD_COMMAND, ReleaseBuild, release_build};
 
 /// The repository root.
 fn repo() -> &'static Path {
@@ -288,9 +292,6 @@ fn parse_dockerfile() -> Dockerfile {
     file
 }
 
-/// The build command of the Dockerfile, which the image test runs too.
-const BUILD_COMMAND: &str = "cargo build --release --locked --bin sio-relay";
-
 #[test]
 fn dockerfile_runs_non_root_with_shell_free_healthcheck() {
     let file = parse_dockerfile();
@@ -316,93 +317,6 @@ fn dockerfile_runs_non_root_with_shell_free_healthcheck() {
         file.copies
     );
     assert!(file.instructions.iter().any(|i| i == "EXPOSE 3000 3001"));
-}
-
-/// `.dockerignore` entries: paths from the root, or `**/NAME` for a name at any depth.
-fn dockerignore() -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
-    let entries: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| line.trim_end_matches('/').to_owned())
-        .collect();
-    for entry in &entries {
-        let name = entry.strip_prefix("**/").unwrap_or(entry);
-        assert!(
-            !name.contains(['*', '?', '[', '!']),
-            ".dockerignore entry {entry:?} is a pattern this test cannot follow"
-        );
-    }
-    entries
-}
-
-/// Copies the build context (the tree less `.dockerignore`) to `to`, keeping file times so
-/// that repeated builds are incremental.
-fn copy_context(from: &Path, to: &Path, ignored: &[String], relative: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let rel = relative.join(entry.file_name());
-        let rel_text = rel.to_string_lossy();
-        let skip = ignored
-            .iter()
-            .any(|pattern| match pattern.strip_prefix("**/") {
-                Some(name) => entry.file_name() == name,
-                None => rel_text == pattern.as_str(),
-            });
-        if skip {
-            continue;
-        }
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_context(&entry.path(), &target, ignored, &rel);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-            let modified = entry.metadata().unwrap().modified().unwrap();
-            let file = std::fs::File::options().write(true).open(&target).unwrap();
-            file.set_modified(modified).unwrap();
-        }
-    }
-}
-
-fn git_revision() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(repo())
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// Builds the release binary as the Dockerfile's build stage does: its command, in a copy of
-/// the build context (no `.git`), with the revision passed as `GIT_REVISION`.
-fn build_like_the_image(revision: &str) -> PathBuf {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let context = base.join("image-context");
-    let _ = std::fs::remove_dir_all(&context);
-    std::fs::create_dir_all(&context).unwrap();
-    copy_context(repo(), &context, &dockerignore(), Path::new(""));
-    assert!(!context.join(".git").exists());
-
-    let mut words = BUILD_COMMAND.split_whitespace();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| words.next().unwrap().into());
-    let words: Vec<&str> = BUILD_COMMAND.split_whitespace().skip(1).collect();
-    let target = base.join("image-build");
-    let output = run(Command::new(cargo)
-        .args(&words)
-        .current_dir(&context)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("GIT_REVISION", revision));
-    assert!(
-        output.status.success(),
-        "{BUILD_COMMAND}: {}",
-        text(&output)
-    );
-    target.join("release/sio-relay")
 }
 
 /// The uid to run the image's user as, and the command prefix that switches to it.
@@ -434,8 +348,10 @@ fn image_build_runs_unprivileged_and_healthcheck_tracks_it() {
         skip("running as root without setpriv (util-linux) to drop to the image's user");
         return;
     };
-    let revision = format!("{}-img", git_revision());
-    let built = build_like_the_image(&revision);
+    let ReleaseBuild {
+        binary: built,
+        revision,
+    } = release_build();
 
     // The image's files, at stand-in paths readable by the image's user.
     let root = scratch("image-root");

@@ -3,7 +3,8 @@
 # rustfmt, clippy and every test. Runs from any directory. Extra arguments are passed to
 # the test runner as filters, e.g. `tests/run.sh smoke`.
 #
-# Needs: cargo, node >= 20 with npm, python3 >= 3.11 (override with PYTHON=...).
+# Needs: cargo, node >= 20 with npm, python3 >= 3.11 (override with PYTHON=...); installs
+# Debian's chromium for the admin page's browser test when run as root.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +39,17 @@ if [[ ! -x "$venv/bin/python" || ! -f "$pip_stamp" || "$(cat "$pip_stamp")" != "
   echo "$want" >"$pip_stamp"
 fi
 
+# --- chromium for the admin page's browser test (tests/ui.rs): Debian's package ---------
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
+    step "installing chromium (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || printf 'tests/run.sh: could not install chromium; the browser test will be skipped\n' >&2
+  else
+    printf 'tests/run.sh: /usr/bin/chromium is missing and this is not root: the browser test will be skipped\n' >&2
+  fi
+fi
+
 cd "$root"
 
 step "cargo fmt --check"
@@ -45,6 +57,15 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
+
+# The official Socket.IO protocol suite is not vendored: it runs when SOCKET_IO_PROTOCOL
+# names a checkout of github.com/socketio/socket.io-protocol (whole runs only).
+if [[ -n "${SOCKET_IO_PROTOCOL:-}" && $# -eq 0 ]]; then
+  step "socket.io-protocol test suite"
+  tests/protocol-suite.sh "$SOCKET_IO_PROTOCOL"
+else
+  step "socket.io-protocol test suite: skipped (SOCKET_IO_PROTOCOL not set)"
+fi
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

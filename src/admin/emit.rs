@@ -147,6 +147,7 @@ async fn send(state: &AdminState, request: EmitRequest) -> Result<EmitAnswer, Ap
     let waits = request.ack_timeout.is_some();
     let namespace = request.target.namespace.clone();
     let outcome = state.adapter().emit(request).await?;
+    state.metrics().pushes.inc();
     let EmitOutcome {
         recipients,
         acks,

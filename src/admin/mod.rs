@@ -1,8 +1,10 @@
 //! The admin HTTP API: how backends push events to clients and inspect who is connected.
 //!
 //! [`router`] is the whole admin listener: `/v1/` calls (emit, join, leave, disconnect,
-//! sockets, rooms, the OpenAPI document), and the operations endpoints `/healthz`,
-//! `/readyz` and `/metrics`, which need no token. The reference is `docs/openapi.yaml`.
+//! sockets, rooms, live stats, the OpenAPI document), the operations endpoints
+//! `/healthz`, `/readyz` and `/metrics`, and the web page `/ui` (which holds no data and
+//! reads everything through `/v1/` calls); only `/v1/` needs a token. The reference is
+//! `docs/openapi.yaml`.
 //!
 //! Every request passes one edge middleware first. It checks the bearer token of every
 //! `/v1/` path, routed or not, so routes cannot be probed without a token; it makes sure
@@ -15,16 +17,18 @@
 //! [`LiveConfig`] that [`AdminState::reload`] swaps; each request reads it once.
 
 mod auth;
-mod binary;
+pub mod binary;
 mod body;
-mod emit;
+pub mod emit;
 pub mod error;
 mod openapi;
 mod rooms;
 mod selector;
 mod sockets;
+mod stats;
 #[cfg(test)]
 mod tests;
+mod ui;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -39,6 +43,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::adapter::{Adapter, Applied};
 use crate::config::AdminConfig;
@@ -47,7 +52,7 @@ use auth::Tokens;
 use error::{ApiError, ErrorDetail};
 
 /// Every route the admin listener serves; the metrics label for any other path is `other`.
-pub const ROUTES: [&str; 10] = [
+pub const ROUTES: [&str; 15] = [
     "/healthz",
     "/readyz",
     "/metrics",
@@ -58,6 +63,11 @@ pub const ROUTES: [&str; 10] = [
     "/v1/sockets",
     "/v1/rooms",
     "/v1/openapi.json",
+    "/v1/stats",
+    "/v1/stats/stream",
+    "/ui",
+    "/ui/app.js",
+    "/ui/app.css",
 ];
 
 /// The admin settings that change without a restart (SIGHUP).
@@ -94,6 +104,9 @@ struct Inner {
     /// so no lock is held across an await and reloads never wait on a request.
     live: RwLock<Arc<LiveConfig>>,
     listening: AtomicBool,
+    /// Cancelled when shutdown begins: ends the stats streams, which would otherwise hold
+    /// the listener's graceful shutdown open.
+    closing: CancellationToken,
 }
 
 impl AdminState {
@@ -106,6 +119,7 @@ impl AdminState {
                 metrics,
                 live: RwLock::new(Arc::new(LiveConfig::new(config))),
                 listening: AtomicBool::new(false),
+                closing: CancellationToken::new(),
             }),
         }
     }
@@ -126,6 +140,20 @@ impl AdminState {
     /// bound, clear it when shutdown begins.
     pub fn set_listening(&self, up: bool) {
         self.inner.listening.store(up, Ordering::Release);
+    }
+
+    /// Ends every open `/v1/stats/stream` (call it when shutdown begins).
+    pub fn close_streams(&self) {
+        self.inner.closing.cancel();
+    }
+
+    fn closing(&self) -> CancellationToken {
+        self.inner.closing.clone()
+    }
+
+    /// Whether `/readyz` would answer 200.
+    fn is_ready(&self) -> bool {
+        self.inner.listening.load(Ordering::Acquire) && self.adapter().readiness().is_ok()
     }
 
     /// The settings in force now.
@@ -159,6 +187,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/sockets", get(sockets::list))
         .route("/v1/rooms", get(rooms::list))
         .route("/v1/openapi.json", get(openapi::serve))
+        .route("/v1/stats", get(stats::snapshot))
+        .route("/v1/stats/stream", get(stats::stream))
+        .route("/ui", get(ui::page))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state.clone());

@@ -18,7 +18,7 @@ use toml::Value;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::load::{Layers, Origin};
-use super::schema::{Schema, closest, describe, is_secret, kind_of};
+use super::schema::{Schema, TABLE_LISTS, closest, describe, is_secret, kind_of};
 
 /// The prefix of every variable the relay reads.
 pub const PREFIX: &str = "SIO_RELAY_";
@@ -90,6 +90,13 @@ pub(crate) fn overlay(vars: &BTreeMap<String, String>, schema: &Schema, layers: 
             .default_of(section, key)
             .expect("known variables come from the schema");
         let origin = Origin::Env(name.clone());
+        if TABLE_LISTS.contains(&path.as_str()) {
+            let reason = format!(
+                "a list of tables cannot be set from the environment; use [[{path}]] in the file"
+            );
+            layers.error(path, &origin, reason);
+            continue;
+        }
         match parse(raw, default) {
             Ok(value) => layers.set(path.clone(), value, origin),
             Err(reason) => {

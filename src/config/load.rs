@@ -22,7 +22,7 @@ use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
 use super::error::{ConfigError, ConfigErrors};
-use super::schema::{Schema, describe, is_secret, item_kind, kind_of, kind_of_de};
+use super::schema::{Schema, describe_at, is_secret, item_kind_at, kind_of, kind_of_de};
 use super::{Config, env, validate};
 
 /// The key that stands for the config file itself in errors about the file as a whole.
@@ -321,11 +321,12 @@ fn file_value(
     let found = kind_of_de(value.get_ref());
     if found != kind_of(default) {
         return Err((
-            format!("expected {}, found {found}", describe(default)),
+            format!("expected {}, found {found}", describe_at(path, default)),
             line,
         ));
     }
-    if let (DeValue::Array(items), Some(item_kind)) = (value.get_ref(), item_kind(default)) {
+    if let (DeValue::Array(items), Some(item_kind)) = (value.get_ref(), item_kind_at(path, default))
+    {
         for (i, item) in items.iter().enumerate() {
             let found = kind_of_de(item.get_ref());
             if found != item_kind {
@@ -338,7 +339,7 @@ fn file_value(
     }
     Value::deserialize(value.clone().into_deserializer()).map_err(|e| {
         let reason = if is_secret(path) {
-            format!("expected {}", describe(default))
+            format!("expected {}", describe_at(path, default))
         } else {
             one_line(e.message())
         };

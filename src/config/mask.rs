@@ -1,7 +1,7 @@
 //! Secret masking: the effective configuration as an operator may see it, in
 //! `--check-config` output and in `Debug` output that could reach a log.
 //!
-//! Secrets are the admin tokens and any password in `cluster.redis_url`. A masked token
+//! Secrets are the admin tokens, `hooks.secret` and any password in `cluster.redis_url`. A masked token
 //! keeps its place in the list, so the count stays visible.
 
 use std::borrow::Cow;
@@ -17,7 +17,13 @@ pub fn masked(config: &Config) -> Config {
     for token in &mut config.admin.tokens {
         *token = MASK.to_owned();
     }
+    for key in &mut config.admin.keys {
+        key.token = MASK.to_owned();
+    }
     config.cluster.redis_url = mask_url(&config.cluster.redis_url).into_owned();
+    if !config.hooks.secret.is_empty() {
+        config.hooks.secret = MASK.to_owned();
+    }
     config
 }
 

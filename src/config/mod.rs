@@ -16,14 +16,17 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+pub mod cidr;
 pub mod env;
 mod error;
+mod hooks;
 mod load;
 mod mask;
 mod schema;
 pub mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use hooks::{HooksConfig, LifecycleEvent};
 pub use load::{Overrides, Sources, load, load_text};
 pub use mask::{MASK, mask_url, masked, render_masked};
 
@@ -39,6 +42,12 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The backend told about client events and socket lifecycle.
+    pub hooks: HooksConfig,
+    /// Limits on clients' connections.
+    pub limits: LimitsConfig,
+    /// TLS on the listeners.
+    pub tls: TlsConfig,
 }
 
 /// A transport clients may use.
@@ -100,6 +109,8 @@ pub struct ServerConfig {
     pub outbound_queue: usize,
     /// What happens to a client whose queue is full.
     pub slow_client_policy: SlowClientPolicy,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +128,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             outbound_queue: 1024,
             slow_client_policy: SlowClientPolicy::Disconnect,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -135,6 +147,10 @@ pub struct AdminConfig {
     pub max_body_bytes: u64,
     /// Largest `ack_timeout_ms` a request may ask for.
     pub max_ack_timeout_ms: u64,
+    /// Scoped keys (`[[admin.keys]]`): each may do only some operations on some targets.
+    pub keys: Vec<AdminKey>,
+    /// Serve a non-loopback address without tokens or keys (anyone who reaches it may push).
+    pub allow_open: bool,
 }
 
 impl Default for AdminConfig {
@@ -144,6 +160,8 @@ impl Default for AdminConfig {
             tokens: Vec::new(),
             max_body_bytes: 4_194_304,
             max_ack_timeout_ms: 60_000,
+            keys: Vec::new(),
+            allow_open: false,
         }
     }
 }
@@ -171,13 +189,141 @@ impl fmt::Debug for AdminConfig {
             tokens,
             max_body_bytes,
             max_ack_timeout_ms,
+            keys,
+            allow_open,
         } = self;
         f.debug_struct("AdminConfig")
             .field("listen", listen)
             .field("tokens", &vec![MASK; tokens.len()])
             .field("max_body_bytes", max_body_bytes)
             .field("max_ack_timeout_ms", max_ack_timeout_ms)
+            .field("keys", keys)
+            .field("allow_open", allow_open)
             .finish()
+    }
+}
+
+/// An operation an admin key may be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminOp {
+    /// `POST /v1/emit`.
+    Emit,
+    /// `POST /v1/join`.
+    Join,
+    /// `POST /v1/leave`.
+    Leave,
+    /// `POST /v1/disconnect`.
+    Disconnect,
+    /// `GET /v1/sockets`, `GET /v1/rooms`.
+    Read,
+}
+
+impl AdminOp {
+    /// The name used in the config and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminOp::Emit => "emit",
+            AdminOp::Join => "join",
+            AdminOp::Leave => "leave",
+            AdminOp::Disconnect => "disconnect",
+            AdminOp::Read => "read",
+        }
+    }
+}
+
+/// One `[[admin.keys]]` entry: a bearer token limited to some operations on some targets.
+///
+/// `Debug` masks the token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminKey {
+    /// Shown in logs in place of the token.
+    pub name: String,
+    /// The bearer token.
+    pub token: String,
+    /// Globs of the namespaces the key may address (`*` matches any run of characters).
+    #[serde(default = "default_key_namespaces")]
+    pub namespaces: Vec<String>,
+    /// Globs of the rooms (and sids) the key may address; only `"*"` allows a broadcast.
+    #[serde(default)]
+    pub rooms: Vec<String>,
+    /// The operations the key may perform.
+    #[serde(default)]
+    pub ops: Vec<AdminOp>,
+}
+
+fn default_key_namespaces() -> Vec<String> {
+    vec!["/".into()]
+}
+
+impl fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            name,
+            token: _,
+            namespaces,
+            rooms,
+            ops,
+        } = self;
+        f.debug_struct("AdminKey")
+            .field("name", name)
+            .field("token", &MASK)
+            .field("namespaces", namespaces)
+            .field("rooms", rooms)
+            .field("ops", ops)
+            .finish()
+    }
+}
+
+/// `[limits]`: how many clients may connect, and how fast. 0 means no limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Engine.IO sessions open at once on this node.
+    pub max_connections: u64,
+    /// Engine.IO sessions open at once from one client address.
+    pub max_connections_per_ip: u64,
+    /// New sessions per second from one client address (a token bucket of that size).
+    pub handshakes_per_second_per_ip: u64,
+}
+
+/// A listener TLS may be turned on for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsListener {
+    /// The Socket.IO listener (`server.listen`).
+    Server,
+    /// The admin listener (`admin.listen`).
+    Admin,
+}
+
+/// `[tls]`: TLS on the listeners, from PEM files re-read on reload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first; empty: no TLS.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// The listeners that speak TLS when a certificate is set.
+    pub listeners: Vec<TlsListener>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            listeners: vec![TlsListener::Server],
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether `listener` speaks TLS.
+    pub fn enabled_on(&self, listener: TlsListener) -> bool {
+        !self.cert_file.is_empty() && self.listeners.contains(&listener)
     }
 }
 

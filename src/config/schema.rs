@@ -9,7 +9,16 @@ use toml::{Table, Value};
 use super::Config;
 
 /// Keys whose values are secrets: their values never appear in a message.
-pub(crate) const SECRET_KEYS: &[&str] = &["admin.tokens", "cluster.redis_url"];
+pub(crate) const SECRET_KEYS: &[&str] = &[
+    "admin.tokens",
+    "admin.keys",
+    "cluster.redis_url",
+    "hooks.secret",
+];
+
+/// List settings whose items are tables (`[[admin.keys]]`) rather than strings; the
+/// environment cannot set them.
+pub(crate) const TABLE_LISTS: &[&str] = &["admin.keys"];
 
 /// Whether the value at `path` must never be shown.
 pub(crate) fn is_secret(path: &str) -> bool {
@@ -151,6 +160,22 @@ pub(crate) fn item_kind(default: &Value) -> Option<&'static str> {
     }
 }
 
+/// [`item_kind`] for the setting at `path`, which knows the lists of tables.
+pub(crate) fn item_kind_at(path: &str, default: &Value) -> Option<&'static str> {
+    if TABLE_LISTS.contains(&path) {
+        return Some("a table");
+    }
+    item_kind(default)
+}
+
+/// [`describe`] for the setting at `path`.
+pub(crate) fn describe_at(path: &str, default: &Value) -> String {
+    if TABLE_LISTS.contains(&path) {
+        return "a list of tables".into();
+    }
+    describe(default)
+}
+
 /// What a setting expects, for messages: `an integer`, `a list of strings`...
 pub(crate) fn describe(default: &Value) -> String {
     match item_kind(default) {
@@ -170,7 +195,12 @@ mod tests {
     fn schema_has_every_section_and_key() {
         let schema = Schema::new();
         let sections: Vec<&str> = schema.sections().collect();
-        assert_eq!(sections, ["admin", "cluster", "log", "server"]);
+        assert_eq!(
+            sections,
+            [
+                "admin", "cluster", "hooks", "limits", "log", "server", "tls"
+            ]
+        );
         assert!(
             schema
                 .paths()

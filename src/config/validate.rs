@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::cidr::Cidr;
 use super::error::ConfigError;
 use super::{AdapterKind, Config};
 
@@ -39,6 +40,14 @@ pub(crate) fn findings(config: &Config) -> Vec<Finding> {
     admin(config, &mut out);
     cluster(config, &mut out);
     log(config, &mut out);
+    tls(config, &mut out);
+    for (key, because, reason) in super::hooks::problems(&config.hooks) {
+        out.0.push(Finding {
+            key,
+            reason,
+            because,
+        });
+    }
     out.0
 }
 
@@ -113,6 +122,11 @@ fn server(config: &Config, out: &mut Findings) {
     if s.outbound_queue == 0 {
         out.add("server.outbound_queue", "must be greater than 0");
     }
+    for (i, proxy) in s.trusted_proxies.iter().enumerate() {
+        if let Err(error) = proxy.parse::<Cidr>() {
+            out.add("server.trusted_proxies", format!("item {}: {error}", i + 1));
+        }
+    }
     if s.ping_interval_ms.saturating_add(s.ping_timeout_ms) > MAX_CLIENT_TIMER_MS {
         out.add(
             "server.ping_interval_ms",
@@ -127,32 +141,25 @@ fn server(config: &Config, out: &mut Findings) {
 fn admin(config: &Config, out: &mut Findings) {
     let a = &config.admin;
 
-    if a.tokens.is_empty() && !is_loopback(a.listen.ip()) {
+    if a.tokens.is_empty() && a.keys.is_empty() && !a.allow_open && !is_loopback(a.listen.ip()) {
         out.add_because(
             "admin.tokens",
             "admin.listen",
             format!(
                 "must not be empty when admin.listen ({}) is not a loopback address: \
-                 anyone who can reach it could push to every client",
+                 anyone who can reach it could push to every client (set admin.tokens or \
+                 [[admin.keys]], or admin.allow_open = true to serve it open anyway)",
                 a.listen
             ),
         );
     }
     for (i, token) in a.tokens.iter().enumerate() {
         // The token itself is a secret: say which one, never what it is.
-        if token.is_empty() {
-            out.add("admin.tokens", format!("token {} is empty", i + 1));
-        } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            out.add(
-                "admin.tokens",
-                format!(
-                    "token {} must be printable ASCII without spaces: \
-                     it travels in an `Authorization: Bearer` header",
-                    i + 1
-                ),
-            );
+        if let Some(problem) = token_problem(token) {
+            out.add("admin.tokens", format!("token {} {problem}", i + 1));
         }
     }
+    admin_keys(config, out);
 
     if listeners_clash(config.server.listen, a.listen) {
         out.add_because(
@@ -167,6 +174,99 @@ fn admin(config: &Config, out: &mut Findings) {
 
     out.positive("admin.max_body_bytes", a.max_body_bytes);
     out.positive("admin.max_ack_timeout_ms", a.max_ack_timeout_ms);
+}
+
+/// `[[admin.keys]]`: named, distinct tokens with valid scopes.
+fn admin_keys(config: &Config, out: &mut Findings) {
+    let a = &config.admin;
+    for (i, key) in a.keys.iter().enumerate() {
+        let which = if key.name.is_empty() {
+            format!("key {}", i + 1)
+        } else {
+            format!("key {} (`{}`)", i + 1, key.name)
+        };
+        if key.name.is_empty() || key.name.chars().any(|c| c.is_control()) {
+            out.add(
+                "admin.keys",
+                format!("{which}: `name` must be a non-empty printable name"),
+            );
+        } else if a.keys[..i].iter().any(|k| k.name == key.name) {
+            out.add(
+                "admin.keys",
+                format!("{which}: `name` is used by another key"),
+            );
+        }
+        if let Some(problem) = token_problem(&key.token) {
+            out.add("admin.keys", format!("{which}: `token` {problem}"));
+        } else if a.tokens.contains(&key.token) || a.keys[..i].iter().any(|k| k.token == key.token)
+        {
+            // Two keys with one token: which scope applies would be ambiguous.
+            out.add(
+                "admin.keys",
+                format!("{which}: `token` is also another key's or one of admin.tokens"),
+            );
+        }
+        if key.ops.is_empty() {
+            out.add(
+                "admin.keys",
+                format!(
+                    "{which}: `ops` must list at least one of emit, join, leave, disconnect, read"
+                ),
+            );
+        }
+        for ns in &key.namespaces {
+            if ns.is_empty() || !(ns.starts_with('/') || ns.starts_with('*')) {
+                out.add(
+                    "admin.keys",
+                    format!("{which}: namespace glob `{ns}` must start with `/` or be `*`"),
+                );
+            }
+        }
+        if key.rooms.iter().any(String::is_empty) {
+            out.add(
+                "admin.keys",
+                format!("{which}: `rooms` holds an empty glob"),
+            );
+        }
+    }
+}
+
+/// What is wrong with a bearer token, if anything; never repeats it.
+fn token_problem(token: &str) -> Option<&'static str> {
+    if token.is_empty() {
+        Some("is empty")
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        Some(
+            "must be printable ASCII without spaces: \
+             it travels in an `Authorization: Bearer` header",
+        )
+    } else {
+        None
+    }
+}
+
+/// `[tls]`: a certificate comes with its key, for at least one listener.
+fn tls(config: &Config, out: &mut Findings) {
+    let t = &config.tls;
+    match (t.cert_file.is_empty(), t.key_file.is_empty()) {
+        (false, true) => out.add_because(
+            "tls.key_file",
+            "tls.cert_file",
+            "must be set when tls.cert_file is",
+        ),
+        (true, false) => out.add_because(
+            "tls.cert_file",
+            "tls.key_file",
+            "must be set when tls.key_file is",
+        ),
+        _ => {}
+    }
+    if !t.cert_file.is_empty() && t.listeners.is_empty() {
+        out.add(
+            "tls.listeners",
+            "must list `server`, `admin` or both when tls.cert_file is set",
+        );
+    }
 }
 
 fn cluster(config: &Config, out: &mut Findings) {
@@ -342,6 +442,62 @@ mod tests {
         assert_eq!(found[0].because, Some("admin.listen"));
         config.admin.tokens = vec!["s3cret".into()];
         assert_eq!(keys(&config), Vec::<&str>::new());
+        config.admin.tokens.clear();
+        config.admin.allow_open = true;
+        assert_eq!(keys(&config), Vec::<&str>::new());
+        config.admin.allow_open = false;
+        config.admin.keys = vec![key("orders", "tok-orders")];
+        assert_eq!(keys(&config), Vec::<&str>::new());
+    }
+
+    fn key(name: &str, token: &str) -> crate::config::AdminKey {
+        crate::config::AdminKey {
+            name: name.into(),
+            token: token.into(),
+            namespaces: vec!["/".into()],
+            rooms: vec!["orders:*".into()],
+            ops: vec![crate::config::AdminOp::Emit],
+        }
+    }
+
+    #[test]
+    fn admin_keys_are_named_distinct_and_never_echoed() {
+        let mut config = Config::default();
+        config.admin.tokens = vec!["full".into()];
+        let mut nameless = key("", "t1");
+        nameless.ops.clear();
+        nameless.namespaces = vec!["chat".into()];
+        config.admin.keys = vec![
+            nameless,
+            key("a", "full"),
+            key("a", "has space"),
+            key("b", "t1"),
+        ];
+        let found = findings(&config);
+        let reasons: Vec<&str> = found.iter().map(|f| f.reason.as_str()).collect();
+        assert_eq!(found.len(), 7, "{reasons:#?}");
+        assert!(found.iter().all(|f| f.key == "admin.keys"));
+        for secret in ["full", "has space", "t1"] {
+            assert!(
+                reasons.iter().all(|r| !r.contains(&format!("`{secret}`"))),
+                "{reasons:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_and_tls_files() {
+        let mut config = Config::default();
+        config.server.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()];
+        assert_eq!(keys(&config), Vec::<&str>::new());
+        config.server.trusted_proxies.push("10.0.0.0/40".into());
+        assert_eq!(keys(&config), ["server.trusted_proxies"]);
+        let mut config = Config::default();
+        config.tls.cert_file = "cert.pem".into();
+        assert_eq!(keys(&config), ["tls.key_file"]);
+        config.tls.key_file = "key.pem".into();
+        config.tls.listeners.clear();
+        assert_eq!(keys(&config), ["tls.listeners"]);
     }
 
     #[test]

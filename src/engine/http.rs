@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
+use super::admission::Refusal;
 use super::packet::Version;
 use super::{Engine, EngineHandler, polling, websocket};
 use crate::config::{ServerConfig, Transport};
@@ -134,11 +135,46 @@ fn form_urlencoded(query: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
 }
 
+/// The answer to a handshake that `[limits]` refuse: 503, and the connection closed.
+pub(super) fn refused(refusal: Refusal, cors: &Cors) -> Response {
+    let body = serde_json::json!({ "code": 3, "message": "Service unavailable", "reason": refusal.as_str() })
+        .to_string();
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::RETRY_AFTER, HeaderValue::from_static("1")),
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ],
+        body,
+    )
+        .into_response();
+    cors.apply(response.headers_mut());
+    response
+}
+
+/// The client's address: the peer's, or the one a trusted proxy forwarded.
+pub(super) fn client_addr<H: EngineHandler>(
+    engine: &Engine<H>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> SocketAddr {
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(HeaderValue::as_bytes);
+    engine.admission.client_addr(peer, forwarded)
+}
+
 async fn handle<H: EngineHandler>(
     State(engine): State<Arc<Engine<H>>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
+    let remote = client_addr(&engine, peer, request.headers());
     let settings = engine.settings();
     let origin = request.headers().get(header::ORIGIN).cloned();
     if !origin_allowed(&settings, origin.as_ref()) {
@@ -169,7 +205,13 @@ async fn handle<H: EngineHandler>(
             let Some(version) = Version::from_query(query.eio.as_deref()) else {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
             };
-            polling::handshake(&engine, &settings, remote, version, !query.b64, &cors)
+            match engine.admission.admit(remote.ip()) {
+                Ok(permit) => {
+                    let binary = !query.b64;
+                    polling::handshake(&engine, &settings, remote, permit, version, binary, &cors)
+                }
+                Err(refusal) => refused(refusal, &cors),
+            }
         }
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {

@@ -31,7 +31,7 @@ use tower::ServiceExt;
 use axum::http::HeaderValue;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::http::{self, EioQuery, origin_allowed};
 use super::packet::Version;
@@ -138,14 +138,35 @@ async fn open_directly<H: EngineHandler>(
             return None;
         }
     };
-    let Some((length, accept, version)) = direct_upgrade(&first[..peeked], &settings) else {
+    let Some(direct) = direct_upgrade(&first[..peeked], &settings) else {
         return Some(stream);
     };
     // The request is all in the socket's buffer: this read takes it at once.
-    if stream.read_exact(&mut first[..length]).await.is_err() {
+    if stream
+        .read_exact(&mut first[..direct.length])
+        .await
+        .is_err()
+    {
         return None;
     }
     drop(first);
+    let remote = engine
+        .admission
+        .client_addr(remote, direct.forwarded.as_deref());
+    let permit = match engine.admission.admit(remote.ip()) {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n\
+                 content-length: 0\r\nx-sio-relay-refused: {}\r\n\r\n",
+                refusal.as_str()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return None;
+        }
+    };
+    let accept = direct.accept;
     let answer = format!(
         "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
          sec-websocket-accept: {accept}\r\n\r\n"
@@ -156,7 +177,8 @@ async fn open_directly<H: EngineHandler>(
         engine.clone(),
         settings,
         remote,
-        version,
+        permit,
+        direct.version,
         reader,
         write,
         answer.as_bytes(),
@@ -165,10 +187,22 @@ async fn open_directly<H: EngineHandler>(
     None
 }
 
-/// The request's length, the `Sec-WebSocket-Accept` value and the Engine.IO version, when
-/// `bytes` hold a whole request that opens a WebSocket session and passes the checks of
-/// [`open_directly`].
-fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, String, Version)> {
+/// A request [`open_directly`] takes.
+#[derive(Debug)]
+struct DirectUpgrade {
+    /// The request's length in bytes.
+    length: usize,
+    /// The `Sec-WebSocket-Accept` value.
+    accept: String,
+    /// `X-Forwarded-For`, its values joined with `,`, if present.
+    forwarded: Option<Vec<u8>>,
+    /// The Engine.IO version asked for.
+    version: Version,
+}
+
+/// The request, when `bytes` hold a whole request that opens a WebSocket session and
+/// passes the checks of [`open_directly`].
+fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<DirectUpgrade> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_DIRECT_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let httparse::Status::Complete(length) = request.parse(bytes).ok()? else {
@@ -215,7 +249,22 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<(usize, Strin
     if !origin_allowed(settings, origin.as_ref()) {
         return None;
     }
-    Some((length, accept_key(key), version))
+    let mut forwarded: Option<Vec<u8>> = None;
+    for h in request.headers.iter() {
+        if h.name.eq_ignore_ascii_case("x-forwarded-for") {
+            let joined = forwarded.get_or_insert_with(Vec::new);
+            if !joined.is_empty() {
+                joined.push(b',');
+            }
+            joined.extend_from_slice(h.value);
+        }
+    }
+    Some(DirectUpgrade {
+        length,
+        accept: accept_key(key),
+        forwarded,
+        version,
+    })
 }
 
 /// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
@@ -243,22 +292,28 @@ mod tests {
 
     #[test]
     fn a_plain_websocket_open_is_taken_with_the_rfc_accept_key() {
-        let (length, accept, version) =
-            direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
-        assert_eq!(length, REQUEST.len());
-        assert_eq!(version, Version::V4);
+        let direct = direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
+        assert_eq!(direct.length, REQUEST.len());
+        assert_eq!(direct.version, Version::V4);
         let v3 = REQUEST.replace("EIO=4", "EIO=3");
         assert_eq!(
-            direct_upgrade(v3.as_bytes(), &settings(&["*"])).map(|(_, _, v)| v),
+            direct_upgrade(v3.as_bytes(), &settings(&["*"])).map(|d| d.version),
             Some(Version::V3)
         );
         // RFC 6455 §1.3's example.
-        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(direct.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(direct.forwarded, None);
         let with_frame = format!("{REQUEST}\u{81}\u{2}40");
         assert_eq!(
-            direct_upgrade(with_frame.as_bytes(), &settings(&["*"])).map(|(n, _, _)| n),
+            direct_upgrade(with_frame.as_bytes(), &settings(&["*"])).map(|d| d.length),
             Some(REQUEST.len())
         );
+        let proxied = REQUEST.replace(
+            "Host:",
+            "X-Forwarded-For: 1.2.3.4\r\nx-forwarded-for: 5.6.7.8\r\nHost:",
+        );
+        let direct = direct_upgrade(proxied.as_bytes(), &settings(&["*"])).unwrap();
+        assert_eq!(direct.forwarded.as_deref(), Some(&b"1.2.3.4,5.6.7.8"[..]));
     }
 
     #[test]

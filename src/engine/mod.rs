@@ -6,6 +6,7 @@
 //! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
 //! from the table and tells the handler exactly once.
 
+pub mod admission;
 mod http;
 mod listener;
 mod outbox;
@@ -27,13 +28,22 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use tokio::time::{Instant, sleep_until};
 
+use self::admission::{Admission, Permit};
 pub use self::http::router;
 pub use self::listener::serve;
 use self::packet::{Frame, PING, Packet, Version};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
-use crate::config::{ServerConfig, Transport};
+use crate::config::{LimitsConfig, ServerConfig, Transport};
 use crate::metrics::Metrics;
+
+/// What a handshake asked for: the Engine.IO version, and (v3) whether polling answers
+/// may use the binary framing (the client did not ask for `b64`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handshake {
+    pub(crate) version: Version,
+    pub(crate) polling_binary: bool,
+}
 
 /// A message for the layer above.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +83,8 @@ pub struct Engine<H: EngineHandler> {
     sessions: RwLock<HashMap<Sid, Arc<Session<H::Data>>>>,
     /// Replaced whole on reload; read once per request or session, never per message.
     settings: RwLock<Arc<ServerConfig>>,
+    /// Who may open a session (`[limits]`, trusted proxies).
+    admission: Admission,
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
@@ -83,10 +95,13 @@ impl<H: EngineHandler> Engine<H> {
     pub fn new(handler: H, settings: ServerConfig, metrics: Metrics) -> Arc<Self> {
         let bytes_in = metrics.bytes.with_label_values(&["in"]);
         let bytes_out = metrics.bytes.with_label_values(&["out"]);
+        let admission = Admission::new(metrics.clone());
+        admission.set_trusted_proxies(&settings.trusted_proxies);
         Arc::new(Engine {
             handler,
             sessions: RwLock::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
+            admission,
             metrics,
             bytes_in,
             bytes_out,
@@ -109,7 +124,19 @@ impl<H: EngineHandler> Engine<H> {
     /// Replaces the settings that can change live (origins, limits, timings for new
     /// sessions). Listen address and path changes need a restart.
     pub fn update_settings(&self, settings: ServerConfig) {
+        self.admission
+            .set_trusted_proxies(&settings.trusted_proxies);
         *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
+    }
+
+    /// Applies `[limits]` to the next handshakes.
+    pub fn set_limits(&self, limits: &LimitsConfig) {
+        self.admission.set_limits(limits);
+    }
+
+    /// Who may open a session.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// How many sessions are open.
@@ -140,30 +167,34 @@ impl<H: EngineHandler> Engine<H> {
             .cloned()
     }
 
-    /// Opens a session and starts its supervisor. Transports call this; so do in-process
-    /// benchmarks and tests, which then drain the session with [`Session::try_recv`].
+    /// Opens a session outside the limits and starts its supervisor. In-process benchmarks
+    /// and tests call this, then drain the session with [`Session::try_recv`].
     pub fn open_session(
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
         settings: &ServerConfig,
     ) -> Arc<Session<H::Data>> {
-        self.open_versioned(remote, Version::V4, true, transport, settings)
+        let v4 = Handshake {
+            version: Version::V4,
+            polling_binary: true,
+        };
+        self.open_admitted(remote, v4, transport, settings, Permit::unlimited())
     }
 
-    /// Opens a session of an Engine.IO version; `polling_binary` as in [`Session`].
-    pub fn open_versioned(
+    /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
+    fn open_admitted(
         self: &Arc<Self>,
         remote: SocketAddr,
-        version: Version,
-        polling_binary: bool,
+        handshake: Handshake,
         transport: Transport,
         settings: &ServerConfig,
+        permit: Permit,
     ) -> Arc<Session<H::Data>> {
         let session = Arc::new(Session::new(
             remote,
-            version,
-            polling_binary,
+            handshake.version,
+            handshake.polling_binary,
             transport,
             self.handler.new_session_data(),
             settings.outbound_queue,
@@ -175,7 +206,7 @@ impl<H: EngineHandler> Engine<H> {
             .expect("sessions lock poisoned")
             .insert(session.id, session.clone());
         self.metrics.connections.inc();
-        tokio::spawn(self.clone().supervise(session.clone()));
+        tokio::spawn(self.clone().supervise(session.clone(), permit));
         session
     }
 
@@ -204,7 +235,7 @@ impl<H: EngineHandler> Engine<H> {
 
     /// Runs for the whole life of a session: heartbeats and the connect timeout, then
     /// the clean-up, whatever ended the session.
-    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>) {
+    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>, permit: Permit) {
         let (interval, timeout, connect_deadline) = {
             let settings = self.settings();
             (
@@ -284,6 +315,7 @@ impl<H: EngineHandler> Engine<H> {
             .disconnections
             .with_label_values(&[reason.as_str()])
             .inc();
+        drop(permit);
         tracing::debug!(sid = %session.id, reason = reason.as_str(), "session closed");
         self.handler.on_close(&session, reason);
     }

@@ -11,10 +11,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 
+use super::admission::Permit;
 use super::http::{Cors, EngineError};
 use super::packet::{Frame, NOOP, Version, decode_payload};
 use super::v3::Framing;
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session, v3};
+use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session, v3};
 use crate::config::{ServerConfig, Transport};
 
 fn text_response(body: Bytes, cors: &Cors) -> Response {
@@ -38,17 +39,16 @@ pub(super) fn handshake<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     settings: &ServerConfig,
     remote: SocketAddr,
+    permit: Permit,
     version: Version,
     polling_binary: bool,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_versioned(
-        remote,
+    let handshake = Handshake {
         version,
         polling_binary,
-        Transport::Polling,
-        settings,
-    );
+    };
+    let session = engine.open_admitted(remote, handshake, Transport::Polling, settings, permit);
     let open = engine.open_packet(&session, settings);
     engine.handler.on_open(&session);
     if version == Version::V4 {

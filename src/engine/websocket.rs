@@ -23,11 +23,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::http::{Cors, EioQuery, EngineError};
+use super::admission::Permit;
+use super::http::{Cors, EioQuery, EngineError, refused};
 use super::packet::{Packet, Version, decode_text};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session, v3};
+use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session, v3};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
@@ -49,7 +50,7 @@ pub(super) async fn handle<H: EngineHandler>(
     let Ok(upgrade) = IncomingUpgrade::from_request_parts(&mut parts, &()).await else {
         return EngineError::BadRequest.response(&cors);
     };
-    let existing = match sid {
+    let opening = match sid {
         Some(sid) => {
             let Some(session) = engine.session(&sid) else {
                 return EngineError::UnknownSid.response(&cors);
@@ -59,20 +60,23 @@ pub(super) async fn handle<H: EngineHandler>(
             {
                 return EngineError::BadRequest.response(&cors);
             }
-            Some(session)
+            Opening::Upgrade(session)
         }
         None => {
             if Version::from_query(query.eio.as_deref()).is_none() {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
             }
-            None
+            // A new session passes the limits before the upgrade; taking over a polling
+            // session opens none.
+            match engine.admission.admit(remote.ip()) {
+                Ok(permit) => Opening::New(permit),
+                Err(refusal) => return refused(refusal, &cors),
+            }
         }
     };
     let version = Version::from_query(query.eio.as_deref()).unwrap_or(Version::V4);
     let Ok((response, upgrade)) = upgrade.upgrade() else {
-        if let Some(session) = &existing {
-            session.upgrading.store(false, Ordering::Release);
-        }
+        opening.abandon();
         return EngineError::BadRequest.response(&cors);
     };
     tokio::spawn(async move {
@@ -80,24 +84,49 @@ pub(super) async fn handle<H: EngineHandler>(
             Ok(ws) => ws,
             Err(error) => {
                 tracing::debug!(%error, "WebSocket upgrade failed");
-                if let Some(session) = &existing {
-                    session.upgrading.store(false, Ordering::Release);
-                }
+                opening.abandon();
                 return;
             }
         };
         let Some((reader, writer)) = split(ws, &settings) else {
-            if let Some(session) = &existing {
-                session.upgrading.store(false, Ordering::Release);
-            }
+            opening.abandon();
             return;
         };
-        match existing {
-            Some(session) => upgrade_session(engine, session, reader, writer).await,
-            None => new_session(engine, settings, remote, version, reader, writer, &[]).await,
+        match opening {
+            Opening::Upgrade(session) => upgrade_session(engine, session, reader, writer).await,
+            Opening::New(permit) => {
+                new_session(
+                    engine,
+                    settings,
+                    remote,
+                    permit,
+                    version,
+                    reader,
+                    writer,
+                    &[],
+                )
+                .await
+            }
         }
     });
     response.into_response()
+}
+
+/// What a WebSocket request opens.
+enum Opening<D> {
+    /// Takes over this polling session.
+    Upgrade(Arc<Session<D>>),
+    /// A new session, admitted.
+    New(Permit),
+}
+
+impl<D> Opening<D> {
+    /// The upgrade did not happen: the polling session may try again (a permit just drops).
+    fn abandon(&self) {
+        if let Opening::Upgrade(session) = self {
+            session.upgrading.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// Takes the TCP connection back from hyper and splits it. `None` if the client sent
@@ -122,17 +151,23 @@ fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, OwnedWriteHal
 
 /// A session that starts on WebSocket: the open packet goes first, right after
 /// `preamble` (the upgrade's answer, when it is not hyper that sends it).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn new_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     settings: Arc<ServerConfig>,
     remote: SocketAddr,
+    permit: Permit,
     version: Version,
     reader: Reader,
     writer: OwnedWriteHalf,
     preamble: &[u8],
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone(), version);
-    let session = engine.open_versioned(remote, version, true, Transport::Websocket, &settings);
+    let handshake = Handshake {
+        version,
+        polling_binary: true,
+    };
+    let session = engine.open_admitted(remote, handshake, Transport::Websocket, &settings, permit);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);

@@ -3,12 +3,12 @@
 //! Events, encoded once for every recipient, go through
 //! [`EventPacket`](super::packet::EventPacket) instead.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::msgpack;
 use super::packet::{
-    PacketType, Parser, encode_connect, encode_connect_error, encode_connect_error_v4,
-    encode_connect_v4, encode_disconnect,
+    Args, PacketType, Parser, encode_ack, encode_connect, encode_connect_error,
+    encode_connect_error_v4, encode_connect_v4, encode_disconnect,
 };
 use crate::engine::Outbound;
 use crate::engine::packet::Frame;
@@ -49,6 +49,20 @@ impl Codec {
                 Some(&json!({ "message": message })),
                 &[],
                 None,
+            )),
+        }
+    }
+
+    /// The server's answer to a client's event (its ack id `id`).
+    pub fn ack(self, namespace: &str, id: u64, args: &Args) -> Outbound {
+        match self.parser {
+            Parser::Json => encode_ack(namespace, id, args),
+            Parser::Msgpack => binary(msgpack::encode(
+                PacketType::Ack,
+                namespace,
+                Some(&Value::Array(args.values.clone())),
+                &args.attachments,
+                Some(id),
             )),
         }
     }

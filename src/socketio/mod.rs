@@ -1,5 +1,6 @@
 //! Socket.IO on top of Engine.IO sessions: namespace connects, sockets, events from
-//! clients (counted and dropped: nothing handles them yet) and acknowledgements.
+//! clients (handed to the [`SocketObserver`], the backend hooks, or counted and dropped)
+//! and acknowledgements.
 //!
 //! Each Engine.IO session carries a [`Client`]: its sockets (one per joined namespace),
 //! its parser and a packet waiting for its binary attachments. Sockets are registered in
@@ -13,11 +14,12 @@
 pub mod codec;
 pub mod msgpack;
 pub mod namespace;
+pub mod observer;
 pub mod packet;
 pub mod socket;
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
 use prometheus::IntCounter;
@@ -25,6 +27,7 @@ use serde_json::Value;
 
 use self::codec::Codec;
 use self::namespace::NamespacePolicy;
+use self::observer::{ClientEvent, DisconnectReason, SocketObserver};
 use self::packet::{Args, Packet, PacketType, Parser};
 use self::socket::Socket;
 use crate::adapter::local::LocalAdapter;
@@ -48,6 +51,8 @@ pub(crate) struct Shared {
     packets_in: [IntCounter; 7],
     packets_out: [IntCounter; 7],
     client_events_dropped: IntCounter,
+    /// Set once at start when something listens (the hooks).
+    observer: OnceLock<Arc<dyn SocketObserver>>,
 }
 
 impl Shared {
@@ -55,11 +60,14 @@ impl Shared {
         self.packets_out[kind as usize].inc_by(n);
     }
 
-    fn socket_gone(&self, socket: &Socket) {
+    fn socket_gone(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
         self.metrics
             .sockets
             .with_label_values(&[&socket.metric_namespace, socket.gauge_transport().as_str()])
             .dec();
+        if let Some(observer) = self.observer.get() {
+            observer.on_disconnect(socket, reason);
+        }
     }
 }
 
@@ -80,10 +88,16 @@ impl SocketIo {
             packets_out: by_type("out"),
             client_events_dropped: metrics.dropped.with_label_values(&["client_event"]),
             metrics,
+            observer: OnceLock::new(),
         };
         SocketIo {
             shared: Arc::new(shared),
         }
+    }
+
+    /// Tells `observer` about every socket from now on; a second observer is ignored.
+    pub fn set_observer(&self, observer: Arc<dyn SocketObserver>) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// Replaces the namespace allowlist for connects from now on.
@@ -232,14 +246,15 @@ impl EngineHandler for SocketIo {
         }
     }
 
-    fn on_close(&self, session: &Arc<Session<Client>>, _reason: CloseReason) {
+    fn on_close(&self, session: &Arc<Session<Client>>, reason: CloseReason) {
         let mut state = session.data.lock();
         state.closed = true;
         state.partial = None;
         for socket in std::mem::take(&mut state.sockets) {
             self.shared.adapter.remove(&socket);
             if socket.detach() {
-                self.shared.socket_gone(&socket);
+                self.shared
+                    .socket_gone(&socket, DisconnectReason::Session(reason));
             }
         }
     }
@@ -332,14 +347,13 @@ impl SocketIo {
                 if let Some(socket) = index.map(|i| state.sockets.swap_remove(i)) {
                     self.shared.adapter.remove(&socket);
                     if socket.detach() {
-                        self.shared.socket_gone(&socket);
+                        self.shared
+                            .socket_gone(&socket, DisconnectReason::ClientNamespaceDisconnect);
                     }
                 }
             }
             PacketType::Event | PacketType::BinaryEvent => {
-                // No handler for client events yet: counted, then dropped. A client
-                // asking for an ack gets none, as from a server with no handler.
-                self.shared.client_events_dropped.inc();
+                self.on_event(session, packet, attachments);
             }
             PacketType::Ack | PacketType::BinaryAck => {
                 let (Some(id), Some(Value::Array(values))) = (packet.id, packet.data) else {
@@ -357,6 +371,39 @@ impl SocketIo {
             }
             // Refused by the decoder.
             PacketType::ConnectError => {}
+        }
+    }
+
+    /// A client's event goes to the observer; with none, or one that does not take it, it
+    /// is counted and dropped, and a client asking for an ack gets none, as from a server
+    /// with no handler.
+    fn on_event(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
+        let taken = match (self.shared.observer.get(), packet.data) {
+            (Some(observer), Some(Value::Array(mut values))) => {
+                let socket = session.data.socket(&packet.namespace);
+                // The decoder checked that the first value is the event name.
+                match (socket, values.is_empty()) {
+                    (Some(socket), false) => match values.remove(0) {
+                        Value::String(event) => observer.on_event(
+                            &socket,
+                            ClientEvent {
+                                event,
+                                args: Args {
+                                    values,
+                                    attachments,
+                                },
+                                ack_id: packet.id,
+                            },
+                        ),
+                        _ => false,
+                    },
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !taken {
+            self.shared.client_events_dropped.inc();
         }
     }
 
@@ -381,6 +428,7 @@ impl SocketIo {
         if state.closed {
             return;
         }
+        let mut new = false;
         let socket = match state.sockets.iter().find(|s| *s.namespace == *namespace) {
             // A repeated connect gets the same socket back.
             Some(existing) => existing.clone(),
@@ -408,11 +456,15 @@ impl SocketIo {
                 state.sockets.push(socket.clone());
                 self.shared.adapter.add(socket.clone());
                 session.set_established();
+                new = true;
                 socket
             }
         };
         drop(state);
         socket.send(&codec.connect(&namespace, socket.sid.as_str()));
         self.shared.count_out(PacketType::Connect, 1);
+        if let (true, Some(observer)) = (new, self.shared.observer.get()) {
+            observer.on_connect(&socket);
+        }
     }
 }

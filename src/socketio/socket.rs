@@ -10,7 +10,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::codec::Codec;
-use super::packet::{Args, EventPacket, Parser};
+use super::observer::DisconnectReason;
+use super::packet::{Args, EventPacket, PacketType, Parser};
 use super::{Client, Shared};
 use crate::config::Transport;
 use crate::engine::sid::Sid;
@@ -109,6 +110,25 @@ impl Socket {
         &self.auth
     }
 
+    /// Answers the client's event `id` with `args`; `false` when it could not be queued.
+    pub fn send_ack(&self, id: u64, args: &Args) -> bool {
+        let kind = if args.attachments.is_empty() {
+            PacketType::Ack
+        } else {
+            PacketType::BinaryAck
+        };
+        let sent = self.send(&self.codec.ack(&self.namespace, id, args));
+        if sent {
+            self.shared.count_out(kind, 1);
+        }
+        sent
+    }
+
+    /// Whether the socket is still connected to its namespace.
+    pub fn is_connected(&self) -> bool {
+        self.attached.load(Ordering::Acquire)
+    }
+
     /// Registers interest in the client's answer to ack id `id`. Call before sending.
     pub fn expect_ack(&self, id: u64, to: AckSender) {
         self.acks.lock().expect("acks lock poisoned").push((id, to));
@@ -167,12 +187,12 @@ impl Socket {
     /// The server ends this socket's namespace connection, after the adapter removed it
     /// from its index: the client gets a DISCONNECT packet ("io server disconnect") and
     /// does not reconnect by itself.
-    pub fn disconnect_by_server(&self) {
+    pub fn disconnect_by_server(self: &Arc<Self>) {
         if self.session.data.forget(&self.sid) && self.detach() {
-            self.shared.socket_gone(self);
-            let _ = self.session.send(self.codec.disconnect(&self.namespace));
             self.shared
-                .count_out(super::packet::PacketType::Disconnect, 1);
+                .socket_gone(self, DisconnectReason::ServerNamespaceDisconnect);
+            let _ = self.session.send(self.codec.disconnect(&self.namespace));
+            self.shared.count_out(PacketType::Disconnect, 1);
         }
     }
 }

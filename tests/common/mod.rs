@@ -8,6 +8,7 @@
 //! - [`raw`]: hand-written Engine.IO long-polling and WebSocket clients for bad input.
 //! - [`push`]: events pushed through the in-process relay's adapter, its metrics, and a
 //!   [`Witness`] that checks other clients are unaffected.
+//! - [`release`]: the release binary built the way the container image builds it.
 //! - [`peers`]: other cluster members (a Node.js Socket.IO server, `@socket.io/redis-emitter`,
 //!   python-socketio's `AsyncRedisManager`) and a private `redis-server`.
 //!
@@ -23,6 +24,7 @@ pub mod peers;
 pub mod push;
 pub mod raw;
 pub mod relay;
+pub mod release;
 
 use std::time::Duration;
 
