@@ -14,11 +14,12 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
 use crate::admin::AdminState;
-use crate::config::{AdapterKind, Config};
+use crate::config::{AdapterKind, Config, TlsListener as Listener};
 use crate::engine::{CloseReason, Engine};
 use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::socketio::SocketIo;
+use crate::tls::{Tls, TlsError, TlsListener};
 
 /// Pending connections the kernel queues per listener; tokio's default of 128
 /// overflows when thousands of clients reconnect at once.
@@ -40,6 +41,9 @@ pub enum StartError {
     /// The cluster adapter could not be set up.
     #[error("{0}")]
     Cluster(String),
+    /// The TLS certificate or key could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A running relay.
@@ -64,6 +68,8 @@ pub struct Relay {
     stop_accepting: CancellationToken,
     /// Ends ack waits and other in-flight work that should answer at once.
     shutting_down: CancellationToken,
+    /// The listeners' certificate, when `[tls]` sets one.
+    tls: Option<Tls>,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -85,6 +91,14 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    serve_on(listener, router, stop)
+}
+
+fn serve_on<L>(listener: L, router: Router, stop: CancellationToken) -> JoinHandle<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(error) = axum::serve(listener, service)
@@ -156,14 +170,46 @@ impl Relay {
             .local_addr()
             .expect("a bound listener has an address");
 
+        let tls = if config.tls.cert_file.is_empty() {
+            None
+        } else {
+            Some(Tls::load(&config.tls)?)
+        };
+        let acceptor_for = |listener| {
+            tls.as_ref()
+                .filter(|_| config.tls.enabled_on(listener))
+                .map(Tls::acceptor)
+        };
         let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin);
         let admin = crate::admin::router(admin_state.clone());
+        let admin_server = match acceptor_for(Listener::Admin) {
+            None => serve(admin_listener, admin, stop_accepting.clone()),
+            Some(acceptor) => {
+                let listener = TlsListener::new(admin_listener, acceptor).map_err(|source| {
+                    StartError::Bind {
+                        key: "admin.listen",
+                        addr: config.admin.listen,
+                        source,
+                    }
+                })?;
+                serve_on(listener.tap_io(|_| {}), admin, stop_accepting.clone())
+            }
+        };
         let servers = vec![
-            crate::engine::serve(engine.clone(), socketio_listener, stop_accepting.clone()),
-            serve(admin_listener, admin, stop_accepting.clone()),
+            crate::engine::serve(
+                engine.clone(),
+                socketio_listener,
+                stop_accepting.clone(),
+                acceptor_for(Listener::Server),
+            ),
+            admin_server,
         ];
-        tracing::info!(%socketio_addr, path = %config.server.path, "Socket.IO listening");
-        tracing::info!(%admin_addr, "admin API listening");
+        let scheme = |listener| match config.tls.enabled_on(listener) {
+            true => "TLS",
+            false => "plain",
+        };
+        tracing::info!(%socketio_addr, path = %config.server.path, tls = scheme(Listener::Server), "Socket.IO listening");
+        tracing::info!(%admin_addr, tls = scheme(Listener::Admin), "admin API listening");
         admin_state.set_listening(true);
         Ok(Relay {
             socketio_addr,
@@ -176,6 +222,7 @@ impl Relay {
             config: std::sync::Mutex::new(config),
             stop_accepting,
             shutting_down,
+            tls,
             servers,
         })
     }
@@ -202,6 +249,33 @@ impl Relay {
         if new.log.format != old.log.format {
             restart.push("log.format");
         }
+        // The files are read again whatever changed: renewing a certificate usually
+        // replaces their contents under the same names.
+        let mut tls = new.tls.clone();
+        if new.tls.listeners != old.tls.listeners {
+            restart.push("tls.listeners");
+            tls.listeners = old.tls.listeners.clone();
+        }
+        match &self.tls {
+            None if !new.tls.cert_file.is_empty() => {
+                restart.push("tls.cert_file");
+                tls = old.tls.clone();
+            }
+            None => {}
+            Some(_) if new.tls.cert_file.is_empty() => {
+                restart.push("tls.cert_file");
+                tls = old.tls.clone();
+            }
+            Some(current) => match current.reload(&new.tls) {
+                Ok(()) => {
+                    tracing::info!(cert_file = %new.tls.cert_file, "TLS certificate reloaded")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "TLS certificate not reloaded; the one in force stays");
+                    tls = old.tls.clone();
+                }
+            },
+        }
         // What needs a restart keeps its running value, so the next reload compares
         // against what is really in force.
         let mut new = new;
@@ -210,6 +284,7 @@ impl Relay {
         new.admin.listen = old.admin.listen;
         new.cluster = old.cluster.clone();
         new.log.format = old.log.format;
+        new.tls = tls;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
         self.engine.set_limits(&new.limits);

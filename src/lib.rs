@@ -25,3 +25,4 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod socketio;
+pub mod tls;

@@ -14,12 +14,14 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::audit::Access;
 use super::binary;
 use super::body::{Fields, kind, read_json, wrong_type};
 use super::error::ApiError;
 use super::selector;
 use super::{AdminState, LiveConfig};
 use crate::adapter::{EmitOutcome, EmitRequest};
+use crate::config::AdminOp;
 use crate::socketio::packet::{Args, is_reserved_event};
 
 const FIELDS: [&str; 9] = [
@@ -56,6 +58,7 @@ struct AckAnswer {
 pub async fn emit(
     State(state): State<AdminState>,
     Extension(live): Extension<Arc<LiveConfig>>,
+    Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let body = read_json(request, live.max_body_bytes).await?;
@@ -66,10 +69,15 @@ pub async fn emit(
                 .into_iter()
                 .enumerate()
                 .map(|(index, item)| {
-                    parse(item, max_ack).map_err(|error| ApiError::InBatch {
-                        index,
-                        error: Box::new(error),
-                    })
+                    parse(item, max_ack)
+                        .and_then(|request| {
+                            access.check(AdminOp::Emit, &request.target, &[])?;
+                            Ok(request)
+                        })
+                        .map_err(|error| ApiError::InBatch {
+                            index,
+                            error: Box::new(error),
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut answers = Vec::with_capacity(requests.len());
@@ -80,6 +88,7 @@ pub async fn emit(
         }
         Value::Object(_) => {
             let request = parse(body, max_ack)?;
+            access.check(AdminOp::Emit, &request.target, &[])?;
             Ok(Json(send(&state, request).await?).into_response())
         }
         other => Err(ApiError::InvalidJson(format!(

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// No bearer token, or not one of `admin.tokens`.
     #[error("a valid `Authorization: Bearer <token>` header is required")]
     Unauthorized,
+    /// The key is valid but the call is outside its scope; nothing was done.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route.
     #[error("no such route")]
     NotFound,
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::ConflictingTarget(_) => "conflicting_target",
             ApiError::ReservedEvent(_) => "reserved_event",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BodyTooLarge { .. } => "body_too_large",
@@ -108,6 +112,7 @@ impl ApiError {
             | ApiError::ConflictingTarget(_)
             | ApiError::ReservedEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,6 +129,7 @@ impl ApiError {
     pub(crate) fn from_status(status: StatusCode) -> Self {
         match status {
             StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::FORBIDDEN => ApiError::Forbidden("outside the key's scope".into()),
             StatusCode::NOT_FOUND => ApiError::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(

@@ -4,9 +4,11 @@
 //!
 //! A session lives as long as its supervisor task ([`Engine::supervise`]), which sends
 //! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
-//! from the table and tells the handler exactly once.
+//! from the table and tells the handler exactly once. A polling session the relay ended
+//! for a reason of its own owes its client the close packet (see [`close_packet`]).
 
 pub mod admission;
+mod close_packet;
 mod http;
 mod listener;
 mod outbox;
@@ -14,6 +16,7 @@ pub mod packet;
 mod polling;
 pub mod session;
 pub mod sid;
+mod stream;
 pub mod v3;
 mod websocket;
 pub mod ws_read;
@@ -21,7 +24,7 @@ mod ws_write;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +32,7 @@ use prometheus::IntCounter;
 use tokio::time::{Instant, sleep_until};
 
 use self::admission::{Admission, Permit};
+use self::close_packet::OwedClosePackets;
 pub use self::http::router;
 pub use self::listener::serve;
 use self::packet::{Frame, PING, Packet, Version};
@@ -88,6 +92,8 @@ pub struct Engine<H: EngineHandler> {
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
+    /// Ended polling sessions whose next GET gets the close packet.
+    owed_close: OwedClosePackets,
 }
 
 impl<H: EngineHandler> Engine<H> {
@@ -105,6 +111,7 @@ impl<H: EngineHandler> Engine<H> {
             metrics,
             bytes_in,
             bytes_out,
+            owed_close: OwedClosePackets::default(),
         })
     }
 
@@ -307,6 +314,15 @@ impl<H: EngineHandler> Engine<H> {
         let reason = session
             .close_reason()
             .unwrap_or(CloseReason::TransportClose);
+        // Owed before the session leaves the table, so that no GET finds neither.
+        let owes_close = reason.sends_close_packet()
+            && if session.transport() == Transport::Polling {
+                self.owed_close.owe(session.id)
+            } else {
+                // Upgraded while a GET took the packet: clear what that GET left.
+                self.owed_close.forget(&session.id);
+                false
+            };
         self.sessions
             .write()
             .expect("sessions lock poisoned")
@@ -318,6 +334,18 @@ impl<H: EngineHandler> Engine<H> {
         drop(permit);
         tracing::debug!(sid = %session.id, reason = reason.as_str(), "session closed");
         self.handler.on_close(&session, reason);
+        if owes_close {
+            // A client that has not polled for a ping interval and timeout has given up on
+            // the session by itself. Nothing but the sid is kept meanwhile.
+            let sid = session.id;
+            drop(session);
+            let engine: Weak<Self> = Arc::downgrade(&self);
+            drop(self);
+            tokio::time::sleep(interval + timeout).await;
+            if let Some(engine) = engine.upgrade() {
+                engine.owed_close.forget(&sid);
+            }
+        }
     }
 
     /// Applies one packet from a client, whatever the transport. An error means the

@@ -49,6 +49,7 @@ pub(super) fn handshake<H: EngineHandler>(
         polling_binary,
     };
     let session = engine.open_admitted(remote, handshake, Transport::Polling, settings, permit);
+    session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
     engine.handler.on_open(&session);
     if version == Version::V4 {
@@ -91,8 +92,18 @@ pub(super) async fn get<H: EngineHandler>(
         _ = session.upgrade_wake.notified() => Some(Outbound::frame(NOOP)),
     };
     let Some(first) = first else {
-        // Ended without the Engine.IO close packet, so clients reconnect by themselves.
-        return EngineError::UnknownSid.response(cors);
+        return match session.close_reason() {
+            Some(reason) if reason.sends_close_packet() => {
+                engine.owed_close.paid(session.id);
+                if session.version == Version::V3 {
+                    // Length-prefixed, as every v3 payload.
+                    return text_response(Bytes::from_static(b"1:1"), cors);
+                }
+                close_packet(cors)
+            }
+            // Shutdown: ended without the close packet, so clients reconnect by themselves.
+            _ => EngineError::UnknownSid.response(cors),
+        };
     };
     // Packets already queued ride along, up to about the client's payload limit.
     let limit = engine.settings().max_payload_bytes as usize;
@@ -112,6 +123,11 @@ pub(super) async fn get<H: EngineHandler>(
     let (payload, content_type) = encode_items(&session, &items);
     engine.bytes_out.inc_by(payload.len() as u64);
     payload_response(payload, content_type, cors)
+}
+
+/// The Engine.IO close packet, as the answer to a GET of a session the relay ended.
+pub(super) fn close_packet(cors: &Cors) -> Response {
+    text_response(Bytes::from_static(b"1"), cors)
 }
 
 fn size_of_item(item: &Outbound) -> usize {

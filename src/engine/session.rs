@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use prometheus::IntCounter;
 use tokio::sync::Notify;
@@ -109,6 +110,19 @@ impl CloseReason {
             CloseReason::ServerShutdown => "server_shutdown",
         }
     }
+
+    /// Whether a long-polling client is sent the Engine.IO close packet (on its pending
+    /// GET, or else its next one), as the reference server does when it ends a session:
+    /// socket.io-client then reports "transport close" and reconnects. Not when the client
+    /// ended the session, and not on shutdown: python-socketio takes the packet as final
+    /// and would not reconnect to another node, so shutdown ends polling sessions without
+    /// it (the client's next poll fails and it reconnects).
+    pub fn sends_close_packet(self) -> bool {
+        !matches!(
+            self,
+            CloseReason::TransportClose | CloseReason::ClientClose | CloseReason::ServerShutdown
+        )
+    }
 }
 
 /// Why [`Session::send`] did not queue an item.
@@ -148,6 +162,9 @@ pub struct Session<D> {
     pub(super) pong: Notify,
     pub(super) posting: AtomicBool,
     established: AtomicBool,
+    /// The browser `Origin` a polling session was opened from: its later requests keep
+    /// being served from it after a reload removes it from `server.allowed_origins`.
+    origin: OnceLock<HeaderValue>,
     closing: CancellationToken,
     close_reason: OnceLock<CloseReason>,
     policy: SlowClientPolicy,
@@ -182,6 +199,7 @@ impl<D> Session<D> {
             pong: Notify::new(),
             posting: AtomicBool::new(false),
             established: AtomicBool::new(false),
+            origin: OnceLock::new(),
             closing: CancellationToken::new(),
             close_reason: OnceLock::new(),
             policy,
@@ -258,6 +276,18 @@ impl<D> Session<D> {
 
     pub(super) fn is_established(&self) -> bool {
         self.established.load(Ordering::Acquire)
+    }
+
+    /// Records the `Origin` the session was opened from.
+    pub(super) fn set_origin(&self, origin: Option<&HeaderValue>) {
+        if let Some(origin) = origin {
+            let _ = self.origin.set(origin.clone());
+        }
+    }
+
+    /// Whether the session was opened from this browser `Origin`.
+    pub(super) fn opened_from(&self, origin: Option<&HeaderValue>) -> bool {
+        origin.is_some() && self.origin.get() == origin
     }
 
     /// Ends the session. The first reason given wins; later calls do nothing.

@@ -21,18 +21,18 @@ use fastwebsockets::WebSocket;
 use fastwebsockets::upgrade::IncomingUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::admission::Permit;
 use super::http::{Cors, EioQuery, EngineError, refused};
 use super::packet::{Packet, Version, decode_text};
+use super::stream::{ReadHalf, TlsStream, WriteHalf, split_tcp, split_tls};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
 use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session, v3};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
-pub(super) type Reader = FrameReader<OwnedReadHalf>;
+pub(super) type Reader = FrameReader<ReadHalf>;
 
 /// How long a client may take between the probe and the upgrade packet.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -132,20 +132,32 @@ impl<D> Opening<D> {
 /// Takes the TCP connection back from hyper and splits it. `None` if the client sent
 /// data before the upgrade's answer (RFC 6455 §4.1 forbids it) or the connection is not
 /// a plain TCP stream.
-fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, OwnedWriteHalf)> {
+fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, WriteHalf)> {
     let upgraded = ws.into_inner().into_inner();
-    let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => parts,
-        Err(_) => {
-            tracing::error!("WebSocket connection is not a TCP stream");
+    let (read, write) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) if parts.read_buf.is_empty() => split_tcp(parts.io.into_inner()),
+        Ok(_) => {
+            tracing::debug!("client sent data before the WebSocket upgrade completed");
             return None;
         }
+        Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream>>() {
+            Ok(parts) if parts.read_buf.is_empty() => match split_tls(parts.io.into_inner()) {
+                Ok(halves) => halves,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take over a TLS WebSocket connection");
+                    return None;
+                }
+            },
+            Ok(_) => {
+                tracing::debug!("client sent data before the WebSocket upgrade completed");
+                return None;
+            }
+            Err(_) => {
+                tracing::error!("WebSocket connection is neither TCP nor TLS");
+                return None;
+            }
+        },
     };
-    if !parts.read_buf.is_empty() {
-        tracing::debug!("client sent data before the WebSocket upgrade completed");
-        return None;
-    }
-    let (read, write) = parts.io.into_inner().into_split();
     Some((FrameReader::new(read, settings.max_payload_bytes), write))
 }
 
@@ -159,7 +171,7 @@ pub(super) async fn new_session<H: EngineHandler>(
     permit: Permit,
     version: Version,
     reader: Reader,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
     preamble: &[u8],
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone(), version);
@@ -186,7 +198,7 @@ async fn upgrade_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     session: Arc<Session<H::Data>>,
     mut reader: Reader,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone(), session.version);
     let probed = tokio::time::timeout(UPGRADE_TIMEOUT, async {

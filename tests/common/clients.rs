@@ -94,6 +94,8 @@ pub struct ClientOptions {
     pub msgpack: bool,
     /// JS only: socket.io-client 2.x (Engine.IO v3) instead of 4.x.
     pub v2: bool,
+    /// Extra environment variables of the client's process (e.g. a CA bundle for TLS).
+    pub env: Vec<(String, String)>,
 }
 
 impl ClientOptions {
@@ -112,7 +114,14 @@ impl ClientOptions {
             headers: Vec::new(),
             msgpack: false,
             v2: false,
+            env: Vec::new(),
         }
+    }
+
+    /// An environment variable of the client's process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     /// The msgpack parser (socket.io-msgpack-parser; python-socketio `serializer="msgpack"`).
@@ -267,6 +276,7 @@ impl Client {
         let argv = options.command_line();
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

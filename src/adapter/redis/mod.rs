@@ -10,6 +10,7 @@
 //! - `outbound` owns what this node sends to Redis: publishes, subscriber counts,
 //!   on-demand namespace subscriptions and the responses it owes other nodes.
 //! - `requests` owns this node's requests waiting for answers, and collects the answers.
+//! - `node_peers` counts an emit's recipients on Node.js peers, which do not report it.
 //!
 //! How many nodes answer is learnt the Node way, from `PUBSUB NUMSUB` of the namespace's
 //! request channel. Node servers do not answer broadcasts, joins, leaves or disconnects;
@@ -20,6 +21,7 @@
 mod conn;
 mod inbound;
 mod local_ops;
+mod node_peers;
 mod outbound;
 mod requests;
 pub mod wire;
@@ -257,18 +259,32 @@ impl RedisCluster {
                 .conns
                 .channels
                 .broadcast_for(&nsp, &broadcast.opts.selector.rooms);
-            let relays = inner
+            let [relays, nodes] = inner
                 .count_and_publish(
-                    &conn::relay_channel(&inner.conns.channels, &nsp),
+                    [
+                        conn::relay_channel(&inner.conns.channels, &nsp),
+                        inner.conns.channels.request(&nsp),
+                    ],
                     &channel,
                     encode(broadcast.encode())?,
                 )
                 .await?;
             let local = inner.local.emit(request).await;
-            let (remote, partial) = inner.collect_counts(rx, relays.saturating_sub(1)).await;
+            let relay_counts = inner.collect_counts(rx, relays.saturating_sub(1));
+            // Node.js peers do not answer the broadcast: they are asked apart.
+            let node_peers = nodes.saturating_sub(relays);
+            let ((remote, partial), (on_peers, peers_partial)) = if node_peers == 0 {
+                (relay_counts.await, (0, false))
+            } else {
+                let selector = broadcast.opts.selector;
+                tokio::join!(
+                    relay_counts,
+                    inner.count_on_node_peers(&nsp, selector, node_peers)
+                )
+            };
             return Ok(EmitOutcome {
-                recipients: local.recipients + remote,
-                partial,
+                recipients: local.recipients + remote + on_peers,
+                partial: partial || peers_partial,
                 ..local
             });
         };
