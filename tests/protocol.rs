@@ -394,7 +394,13 @@ async fn bad_input_closes_only_that_session() {
             RawPolling::request(&endpoint, Method::POST, &query, &[], Some(body.to_vec())).await;
         assert_eq!(post.status, 400, "{body:?}");
         let after = RawPolling::request(&endpoint, Method::GET, &query, &[], None).await;
-        assert_eq!(after.status, 400, "{body:?}: the session is gone");
+        // Gone: the close packet once (length-prefixed), or unknown.
+        assert!(
+            after.status == 400 || after.body == "1:1",
+            "{body:?}: the session is gone: {} {}",
+            after.status,
+            after.body
+        );
         closed += 1.0;
     }
 

@@ -229,7 +229,8 @@ async fn handle<H: EngineHandler>(
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {
                 if request.method() == Method::GET && engine.owed_close.take(sid) {
-                    return polling::close_packet(&cors);
+                    let version = Version::from_query(query.eio.as_deref());
+                    return polling::close_packet(version, &cors);
                 }
                 return EngineError::UnknownSid.response(&cors);
             };

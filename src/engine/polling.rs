@@ -95,11 +95,7 @@ pub(super) async fn get<H: EngineHandler>(
         return match session.close_reason() {
             Some(reason) if reason.sends_close_packet() => {
                 engine.owed_close.paid(session.id);
-                if session.version == Version::V3 {
-                    // Length-prefixed, as every v3 payload.
-                    return text_response(Bytes::from_static(b"1:1"), cors);
-                }
-                close_packet(cors)
+                close_packet(Some(session.version), cors)
             }
             // Shutdown: ended without the close packet, so clients reconnect by themselves.
             _ => EngineError::UnknownSid.response(cors),
@@ -125,9 +121,13 @@ pub(super) async fn get<H: EngineHandler>(
     payload_response(payload, content_type, cors)
 }
 
-/// The Engine.IO close packet, as the answer to a GET of a session the relay ended.
-pub(super) fn close_packet(cors: &Cors) -> Response {
-    text_response(Bytes::from_static(b"1"), cors)
+/// The Engine.IO close packet, as the answer to a GET of a session the relay ended;
+/// length-prefixed for Engine.IO v3 (the client's `EIO` says which).
+pub(super) fn close_packet(version: Option<Version>, cors: &Cors) -> Response {
+    match version {
+        Some(Version::V3) => text_response(Bytes::from_static(b"1:1"), cors),
+        _ => text_response(Bytes::from_static(b"1"), cors),
+    }
 }
 
 fn size_of_item(item: &Outbound) -> usize {
