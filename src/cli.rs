@@ -113,7 +113,8 @@ pub struct HealthcheckArgs {
 #[command(group(ArgGroup::new("target").required(true).args(["to", "broadcast"])))]
 pub struct EmitArgs {
     /// A room or sid to emit to; repeat for several.
-    #[arg(long, value_name = "ROOM_OR_SID", value_parser = NonEmptyStringValueParser::new())]
+    // Sids are base64url and may start with `-`: such a value is a value, not a flag.
+    #[arg(long, value_name = "ROOM_OR_SID", value_parser = NonEmptyStringValueParser::new(), allow_hyphen_values = true)]
     pub to: Vec<String>,
 
     /// Emit to every socket of the namespace.
@@ -133,7 +134,7 @@ pub struct EmitArgs {
     pub args: Option<JsonArray>,
 
     /// A room or sid to leave out; repeat for several.
-    #[arg(long, value_name = "ROOM", value_parser = NonEmptyStringValueParser::new())]
+    #[arg(long, value_name = "ROOM", value_parser = NonEmptyStringValueParser::new(), allow_hyphen_values = true)]
     pub except: Vec<String>,
 
     /// Namespace [default: `/`].
@@ -162,7 +163,7 @@ pub struct SocketsArgs {
 
     /// Only sockets in this room (or with this sid); repeat for several. Without it, every
     /// socket of the namespace.
-    #[arg(long, value_name = "ROOM", value_parser = NonEmptyStringValueParser::new())]
+    #[arg(long, value_name = "ROOM", value_parser = NonEmptyStringValueParser::new(), allow_hyphen_values = true)]
     pub to: Vec<String>,
 
     /// Where the admin API is.
@@ -340,6 +341,23 @@ mod tests {
                 },
             }
         );
+    }
+
+    #[test]
+    fn sids_and_rooms_may_start_with_a_hyphen() {
+        let cli = parse(&["emit", "--to", "-Ab_c", "--except", "-x", "--event", "e"]).unwrap();
+        let Some(Command::Emit(emit)) = cli.command else {
+            panic!("not emit");
+        };
+        assert_eq!(
+            (emit.to, emit.except),
+            (vec!["-Ab_c".into()], vec!["-x".into()])
+        );
+        let cli = parse(&["sockets", "--to", "-Ab_c"]).unwrap();
+        let Some(Command::Sockets(sockets)) = cli.command else {
+            panic!("not sockets");
+        };
+        assert_eq!(sockets.to, vec!["-Ab_c".to_string()]);
     }
 
     #[test]
