@@ -1,10 +1,12 @@
 //! Delivery guarantees with real clients: connection state recovery (socket.io-client 4.x
-//! on one node, and across a three-node cluster on the Redis at 127.0.0.1:6379),
+//! in Node and in headless Chromium on one node, and across a three-node cluster on the
+//! Redis at 127.0.0.1:6379),
 //! idempotent emits, and a client that stops reading.
 
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -187,6 +189,167 @@ async fn recovery_off_changes_nothing_on_the_wire() {
     relay.push("/", &[&sid], "plain", json!([1])).await;
     assert_eq!(client.wait_event("/", "plain").await, json!([1]));
     client.exit().await;
+    relay.shutdown().await;
+}
+
+/// A TCP hop in front of the relay's client listener that the test cuts as a network
+/// failure would: every connection through it ends at once, without a close frame, and new
+/// ones are refused until it is mended.
+struct Cable {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cable {
+    async fn to(relay: SocketAddr) -> Cable {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cable = Cable {
+            addr: listener.local_addr().unwrap(),
+            up: Arc::new(AtomicBool::new(true)),
+            links: Arc::default(),
+        };
+        let (up, links) = (cable.up.clone(), cable.links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(relay).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                links.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        cable
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn mend(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// socket.io-client's browser bundle in headless Chromium (`tests/clients/browser_client.js`):
+/// the lines it prints.
+struct Browser {
+    _child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: Vec<Value>,
+}
+
+impl Browser {
+    async fn open(url: String, profile: &std::path::Path) -> Browser {
+        use tokio::io::AsyncBufReadExt;
+        let options = json!({"url": url, "profile": profile, "reconnection_delay_ms": 1000});
+        let mut child = tokio::process::Command::new("node")
+            .arg(common::clients::clients_dir().join("browser_client.js"))
+            .arg(options.to_string())
+            .current_dir(common::clients::clients_dir())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cannot start node");
+        let stdout = child.stdout.take().unwrap();
+        Browser {
+            _child: child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one of `kind` (`event` lines: named `event`); panics after
+    /// `timeout` (Chromium starts slowly on a loaded machine) or when the page failed.
+    async fn next(&mut self, kind: &str, event: Option<&str>, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} line in time; saw {:?}", self.seen))
+                .expect("cannot read the browser driver")
+                .unwrap_or_else(|| panic!("the browser driver ended; saw {:?}", self.seen));
+            let value: Value = serde_json::from_str(&line).unwrap_or(json!({"line": line}));
+            assert_ne!(value["type"], "failed", "{value}");
+            self.seen.push(value.clone());
+            if value["type"] == kind && event.is_none_or(|e| value["event"] == e) {
+                return value;
+            }
+        }
+    }
+}
+
+/// The same recovery in a real browser: Chromium loses its connection while 100 events are
+/// pushed, reconnects with the same sid, `recovered`, and gets all 100 in order, once each.
+#[tokio::test]
+async fn a_browser_client_recovers_its_missed_events() {
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        eprintln!("SKIPPED: /usr/bin/chromium is missing (tests/run.sh installs it as root)");
+        return;
+    }
+    let relay = start_relay(recovery_on).await;
+    let admin = relay.admin();
+    let cable = Cable::to(relay.inner().socketio_addr).await;
+    let profile = std::env::temp_dir().join(format!(
+        "sio-relay-recovery-browser-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let slow = Duration::from_secs(60);
+    let mut browser = Browser::open(format!("http://{}", cable.addr), &profile).await;
+    let connect = browser.next("connect", None, slow).await;
+    assert_eq!(connect["recovered"], false);
+    let sid = connect["sid"].as_str().unwrap().to_owned();
+    admin
+        .join(&json!({"to": sid, "rooms": ["r"]}))
+        .await
+        .expect_status(200);
+    admin
+        .emit(&json!({"to": "r", "event": "warmup"}))
+        .await
+        .expect_status(200);
+    browser.next("event", Some("warmup"), TIMEOUT).await;
+
+    cable.cut();
+    browser.next("disconnect", None, TIMEOUT).await;
+    wait_sockets(&admin, 0).await;
+    for i in 0..100 {
+        let resp = admin
+            .emit(&json!({"to": "r", "event": "e", "data": i}))
+            .await;
+        assert_eq!(resp.expect_status(200)["recipients"], 0);
+    }
+    cable.mend();
+    let connect = browser.next("connect", None, TIMEOUT).await;
+    assert_eq!(connect["recovered"], true, "{:?}", browser.seen);
+    assert_eq!(connect["sid"], sid);
+    admin
+        .emit(&json!({"to": sid, "event": "after"}))
+        .await
+        .expect_status(200);
+    browser.next("event", Some("after"), TIMEOUT).await;
+    let replayed: Vec<Value> = browser
+        .seen
+        .iter()
+        .filter(|v| v["type"] == "event" && v["event"] == "e")
+        .map(|v| v["args"][0].clone())
+        .collect();
+    let expected: Vec<Value> = (0..100).map(|i| json!(i)).collect();
+    assert_eq!(replayed, expected);
+    drop(browser);
+    let _ = std::fs::remove_dir_all(&profile);
     relay.shutdown().await;
 }
 
