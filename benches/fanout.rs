@@ -34,7 +34,6 @@ fn fixture() -> Fixture {
     let metrics = Metrics::new();
     let adapter = Arc::new(LocalAdapter::new(metrics.clone(), CancellationToken::new()));
     let settings = ServerConfig {
-        outbound_queue: 16,
         ping_interval_ms: 3_600_000,
         connect_timeout_ms: 3_600_000,
         ..ServerConfig::default()
@@ -49,7 +48,6 @@ fn fixture() -> Fixture {
             let session = engine.open_session(
                 remote,
                 Transport::Websocket,
-                &settings,
                 &sio_relay::engine::Handshake::none(),
             );
             engine

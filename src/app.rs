@@ -14,10 +14,12 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
 use crate::admin::AdminState;
-use crate::config::{AdapterKind, Config};
+use crate::config::{AdapterKind, Config, TlsListener as Listener};
 use crate::engine::{CloseReason, Engine};
+use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::socketio::SocketIo;
+use crate::tls::{Tls, TlsError, TlsListener};
 
 /// Pending connections the kernel queues per listener; tokio's default of 128
 /// overflows when thousands of clients reconnect at once.
@@ -42,6 +44,9 @@ pub enum StartError {
     /// Client authentication could not be set up (a bad key file...).
     #[error(transparent)]
     Auth(#[from] crate::auth::SetupError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A running relay.
@@ -58,12 +63,16 @@ pub struct Relay {
     pub metrics: Metrics,
     /// The admin API's state (live admin settings, `/readyz`'s listener flag).
     pub admin: AdminState,
+    /// The backend hooks.
+    pub hooks: Hooks,
     /// The configuration in force (the last one reloaded).
     config: std::sync::Mutex<Config>,
     /// Stops the listeners from accepting.
     stop_accepting: CancellationToken,
     /// Ends ack waits and other in-flight work that should answer at once.
     shutting_down: CancellationToken,
+    /// The listeners' certificate, when `[tls]` sets one.
+    tls: Option<Tls>,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -85,6 +94,14 @@ fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Join
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    serve_on(listener, router, stop)
+}
+
+fn serve_on<L>(listener: L, router: Router, stop: CancellationToken) -> JoinHandle<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(error) = axum::serve(listener, service)
@@ -127,6 +144,31 @@ fn adapter(
     }
 }
 
+/// Connection state recovery: sessions and the replay log in this node's memory, or in
+/// Redis when clustered. Nothing of it exists when recovery is off.
+fn enable_recovery(
+    config: &Config,
+    adapter: &Adapter,
+    local: &Arc<LocalAdapter>,
+    socketio: &SocketIo,
+    metrics: &Metrics,
+) {
+    use crate::adapter::local::Offsets;
+    use crate::adapter::replay::MemoryReplay;
+    use crate::socketio::recovery::Recovery;
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = adapter.redis() {
+        local.set_offsets(Offsets::Carried);
+        let store = cluster.enable_recovery(&config.recovery);
+        socketio.enable_recovery(Recovery { store });
+        return;
+    }
+    let _ = adapter;
+    let replay = Arc::new(MemoryReplay::new(&config.recovery, metrics));
+    local.set_offsets(Offsets::Log(replay.clone()));
+    socketio.enable_recovery(Recovery { store: replay });
+}
+
 impl Relay {
     /// Binds both listeners and starts serving; returns once both accept connections.
     pub async fn start(config: Config) -> Result<Relay, StartError> {
@@ -137,8 +179,19 @@ impl Relay {
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
         let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
         let auth = crate::auth::Auth::new(&config.auth, &metrics)?;
-        let socketio =
-            SocketIo::new(local, &config.server.namespaces, metrics.clone()).with_auth(auth);
+        let socketio = SocketIo::new(local.clone(), &config.server.namespaces, metrics.clone())
+            .with_auth(auth);
+        if config.recovery.enabled {
+            enable_recovery(&config, &adapter, &local, &socketio, &metrics);
+        }
+        let hooks = Hooks::new(
+            &config.hooks,
+            config.admin.max_body_bytes,
+            &config.auth.user_room_prefix,
+            adapter.clone(),
+            metrics.clone(),
+        );
+        socketio.set_observer(Arc::new(hooks.clone()));
         let engine = Engine::new(socketio, config.server.clone(), metrics.clone());
         engine.set_limits(&config.limits);
 
@@ -151,15 +204,47 @@ impl Relay {
             .local_addr()
             .expect("a bound listener has an address");
 
+        let tls = if config.tls.cert_file.is_empty() {
+            None
+        } else {
+            Some(Tls::load(&config.tls)?)
+        };
+        let acceptor_for = |listener| {
+            tls.as_ref()
+                .filter(|_| config.tls.enabled_on(listener))
+                .map(Tls::acceptor)
+        };
         let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin)
             .with_user_room_prefix(&config.auth.user_room_prefix);
         let admin = crate::admin::router(admin_state.clone());
+        let admin_server = match acceptor_for(Listener::Admin) {
+            None => serve(admin_listener, admin, stop_accepting.clone()),
+            Some(acceptor) => {
+                let listener = TlsListener::new(admin_listener, acceptor).map_err(|source| {
+                    StartError::Bind {
+                        key: "admin.listen",
+                        addr: config.admin.listen,
+                        source,
+                    }
+                })?;
+                serve_on(listener.tap_io(|_| {}), admin, stop_accepting.clone())
+            }
+        };
         let servers = vec![
-            crate::engine::serve(engine.clone(), socketio_listener, stop_accepting.clone()),
-            serve(admin_listener, admin, stop_accepting.clone()),
+            crate::engine::serve(
+                engine.clone(),
+                socketio_listener,
+                stop_accepting.clone(),
+                acceptor_for(Listener::Server),
+            ),
+            admin_server,
         ];
-        tracing::info!(%socketio_addr, path = %config.server.path, "Socket.IO listening");
-        tracing::info!(%admin_addr, "admin API listening");
+        let scheme = |listener| match config.tls.enabled_on(listener) {
+            true => "TLS",
+            false => "plain",
+        };
+        tracing::info!(%socketio_addr, path = %config.server.path, tls = scheme(Listener::Server), "Socket.IO listening");
+        tracing::info!(%admin_addr, tls = scheme(Listener::Admin), "admin API listening");
         admin_state.set_listening(true);
         Ok(Relay {
             socketio_addr,
@@ -168,16 +253,18 @@ impl Relay {
             adapter,
             metrics,
             admin: admin_state,
+            hooks,
             config: std::sync::Mutex::new(config),
             stop_accepting,
             shutting_down,
+            tls,
             servers,
         })
     }
 
     /// Applies a new configuration's live settings: allowed origins, transports, limits
     /// and timings for new sessions, namespaces for new connects, admin tokens and
-    /// limits. Returns the keys that changed but need a restart.
+    /// limits, and every `[hooks]` setting. Returns the keys that changed but need a restart.
     pub fn reload(&self, new: Config) -> Vec<&'static str> {
         let mut current = self.config.lock().expect("config lock poisoned");
         let old = &*current;
@@ -197,8 +284,38 @@ impl Relay {
         if new.auth != old.auth {
             restart.push("auth");
         }
+        if new.recovery != old.recovery {
+            restart.push("recovery");
+        }
         if new.log.format != old.log.format {
             restart.push("log.format");
+        }
+        // The files are read again whatever changed: renewing a certificate usually
+        // replaces their contents under the same names.
+        let mut tls = new.tls.clone();
+        if new.tls.listeners != old.tls.listeners {
+            restart.push("tls.listeners");
+            tls.listeners = old.tls.listeners.clone();
+        }
+        match &self.tls {
+            None if !new.tls.cert_file.is_empty() => {
+                restart.push("tls.cert_file");
+                tls = old.tls.clone();
+            }
+            None => {}
+            Some(_) if new.tls.cert_file.is_empty() => {
+                restart.push("tls.cert_file");
+                tls = old.tls.clone();
+            }
+            Some(current) => match current.reload(&new.tls) {
+                Ok(()) => {
+                    tracing::info!(cert_file = %new.tls.cert_file, "TLS certificate reloaded")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "TLS certificate not reloaded; the one in force stays");
+                    tls = old.tls.clone();
+                }
+            },
         }
         // What needs a restart keeps its running value, so the next reload compares
         // against what is really in force.
@@ -208,11 +325,14 @@ impl Relay {
         new.admin.listen = old.admin.listen;
         new.cluster = old.cluster.clone();
         new.auth = old.auth.clone();
+        new.recovery = old.recovery.clone();
         new.log.format = old.log.format;
+        new.tls = tls;
         self.engine.handler().set_namespaces(&new.server.namespaces);
         self.engine.update_settings(new.server.clone());
         self.engine.set_limits(&new.limits);
         self.admin.reload(&new.admin);
+        self.hooks.reload(&new.hooks, new.admin.max_body_bytes);
         *current = new;
         restart
     }
@@ -234,11 +354,17 @@ impl Relay {
         self.shutting_down.cancel();
         self.engine.close_all(CloseReason::ServerShutdown);
         let engine = self.engine.clone();
+        let hooks = self.hooks.clone();
         let drained = tokio::time::timeout(grace, async move {
             for server in self.servers {
                 let _ = server.await;
             }
             while engine.session_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // The sessions' disconnect events, and any still being retried, get what is
+            // left of the grace period.
+            while hooks.lifecycle_pending() > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

@@ -38,6 +38,13 @@ fn main() -> ExitCode {
         return ExitCode::from(ops::run_blocking(operator_command(command, &config)));
     }
     if cli.check_config {
+        // The certificate is checked too: a config that names unusable files would not start.
+        if !config.tls.cert_file.is_empty()
+            && let Err(error) = sio_relay::tls::load_key(&config.tls)
+        {
+            eprintln!("sio-relay: {error}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
         print!("{}", config::render_masked(&config));
         return ExitCode::SUCCESS;
     }

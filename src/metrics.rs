@@ -55,6 +55,26 @@ pub struct Metrics {
     /// is `accepted` or the refusal code (`token_missing`, `token_invalid`,
     /// `token_expired`, `namespace_forbidden`, `rejected`, `auth_unavailable`).
     pub auth: IntCounterVec,
+    /// `sio_relay_recovery_buffered_bytes`: bytes of events this node keeps for connection
+    /// state recovery (its memory replay logs; 0 in a cluster, whose log is in Redis).
+    pub recovery_buffered_bytes: IntGauge,
+    /// `sio_relay_recovery_buffered_messages`: events in those logs.
+    pub recovery_buffered_messages: IntGauge,
+    /// `sio_relay_recoveries_total{outcome}`: reconnecting clients that asked to recover;
+    /// `outcome` is `recovered`, `unknown_session` (expired or never saved),
+    /// `unknown_offset` (its last event left the log) or `unavailable` (store unreachable).
+    pub recoveries: IntCounterVec,
+    /// `sio_relay_idempotent_repeats_total`: emits answered from an earlier one with the
+    /// same `Idempotency-Key`, sending nothing.
+    pub idempotent_repeats: IntCounter,
+    /// `sio_relay_hook_requests_total{type,outcome}`: requests to the backend hook; `type`
+    /// is `event`, `connect` or `disconnect`; `outcome` is `ok`, `http_error` (not 2xx),
+    /// `timeout`, `unreachable`, `bad_answer` (answer refused) or `emit_failed`.
+    pub hook_requests: IntCounterVec,
+    /// `sio_relay_hook_request_duration_seconds{type}`: how long a hook took to answer.
+    pub hook_request_duration: HistogramVec,
+    /// `sio_relay_hook_lifecycle_queue`: lifecycle events waiting for delivery.
+    pub hook_lifecycle_queue: IntGauge,
     /// `sio_relay_refused_connections_total{reason}`: handshakes refused by `[limits]`;
     /// `reason` is `max_connections`, `max_connections_per_ip` or `rate_limited`.
     pub refused_connections: IntCounterVec,
@@ -201,12 +221,61 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let hook_requests = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_hook_requests_total",
+                "Requests to the backend hook, by type and outcome.",
+            ),
+            &["type", "outcome"],
+        )
+        .expect("valid metric");
+        let hook_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "sio_relay_hook_request_duration_seconds",
+                "Time the backend hook took to answer, by type.",
+            )
+            .buckets(vec![
+                0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                5.0, 10.0, 30.0,
+            ]),
+            &["type"],
+        )
+        .expect("valid metric");
+        let hook_lifecycle_queue = IntGauge::new(
+            "sio_relay_hook_lifecycle_queue",
+            "Lifecycle events waiting for delivery to the backend hook.",
+        )
+        .expect("valid metric");
         let refused_connections = IntCounterVec::new(
             Opts::new(
                 "sio_relay_refused_connections_total",
                 "Handshakes refused by the connection limits, by reason.",
             ),
             &["reason"],
+        )
+        .expect("valid metric");
+
+        let recovery_buffered_bytes = IntGauge::new(
+            "sio_relay_recovery_buffered_bytes",
+            "Bytes of events kept in this node's memory for connection state recovery.",
+        )
+        .expect("valid metric");
+        let recovery_buffered_messages = IntGauge::new(
+            "sio_relay_recovery_buffered_messages",
+            "Events kept in this node's memory for connection state recovery.",
+        )
+        .expect("valid metric");
+        let recoveries = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_recoveries_total",
+                "Connection state recovery attempts, by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let idempotent_repeats = IntCounter::new(
+            "sio_relay_idempotent_repeats_total",
+            "Emits answered from an earlier one with the same Idempotency-Key.",
         )
         .expect("valid metric");
 
@@ -228,6 +297,13 @@ impl Metrics {
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
             Box::new(auth.clone()),
+            Box::new(recovery_buffered_bytes.clone()),
+            Box::new(recovery_buffered_messages.clone()),
+            Box::new(recoveries.clone()),
+            Box::new(idempotent_repeats.clone()),
+            Box::new(hook_requests.clone()),
+            Box::new(hook_request_duration.clone()),
+            Box::new(hook_lifecycle_queue.clone()),
             Box::new(refused_connections.clone()),
         ] {
             registry
@@ -260,6 +336,13 @@ impl Metrics {
             cluster_redis_connected,
             cluster_redis_disconnections,
             auth,
+            recovery_buffered_bytes,
+            recovery_buffered_messages,
+            recoveries,
+            idempotent_repeats,
+            hook_requests,
+            hook_request_duration,
+            hook_lifecycle_queue,
             refused_connections,
         }
     }

@@ -235,7 +235,7 @@ async fn emits_reach_exactly_the_selected_clients() {
     expected[3].push(("batch_3", json!([3])));
 
     // Leave: a is no longer in "team".
-    let resp = admin.leave(&json!({"to": a, "rooms": "team"})).await;
+    let resp = admin.leave(&json!({"to": a, "rooms": ["team"]})).await;
     assert_eq!(resp.expect_status(200), &json!({"sockets": 1}));
     let resp = admin
         .emit(&json!({"to": "team", "event": "after_leave"}))
@@ -518,7 +518,7 @@ async fn disconnect_is_final_for_the_client() {
     assert_eq!(resp.expect_status(200), &json!({"sockets": 0}));
 
     let resp = admin
-        .join(&json!({"to": [&sids[1], &sids[3]], "rooms": "kick"}))
+        .join(&json!({"to": [&sids[1], &sids[3]], "rooms": ["kick"]}))
         .await;
     assert_eq!(resp.expect_status(200), &json!({"sockets": 2}));
     let resp = admin.disconnect(&json!({"to": &sids[0]})).await;
@@ -626,7 +626,7 @@ async fn sockets_and_rooms_listings() {
         .join(&json!({"to": [&sids[0], &sids[1]], "rooms": ["r1", "r2"]}))
         .await;
     assert_eq!(resp.expect_status(200), &json!({"sockets": 2}));
-    let resp = admin.join(&json!({"to": &sids[2], "rooms": "r2"})).await;
+    let resp = admin.join(&json!({"to": &sids[2], "rooms": ["r2"]})).await;
     assert_eq!(resp.expect_status(200), &json!({"sockets": 1}));
 
     let resp = admin.sockets("").await;

@@ -330,13 +330,13 @@ async fn a_node_server_shares_the_cluster() {
     assert_eq!(sn.len(), 20);
     assert_eq!(sr.len(), 20, "sio-relay ids look like Node's");
 
-    // A sio-relay admin emit reaches a client of the Node server (Node servers do not
-    // report how many sockets a broadcast reached).
+    // A sio-relay admin emit reaches a client of the Node server, and counts it: Node
+    // servers do not report how many sockets a broadcast reached, so the relay asks them.
     let resp = relay
         .admin()
         .emit(&json!({"to": sn, "event": "from-relay", "data": {"k": [1, null]}}))
         .await;
-    resp.expect_status(200);
+    assert_eq!(resp.expect_status(200), &json!({"recipients": 1}));
     assert_eq!(
         on_node.wait_event("/", "from-relay").await,
         json!([{"k": [1, null]}])
@@ -384,6 +384,34 @@ async fn a_node_server_shares_the_cluster() {
         .await;
     assert_eq!(in_room["sockets"].as_array().unwrap().len(), 1);
 
+    // A room spread over both kinds of nodes: the total counts both, each client gets
+    // the emit once; a room nobody is in counts none.
+    let resp = relay
+        .admin()
+        .join(&json!({"to": sn, "rooms": ["mixed-room"]}))
+        .await;
+    resp.expect_status(200);
+    let in_room = server
+        .call(json!({"cmd": "fetch", "to": "mixed-room"}))
+        .await;
+    assert_eq!(in_room["sockets"].as_array().unwrap().len(), 2);
+    let resp = relay
+        .admin()
+        .emit(&json!({"to": "mixed-room", "event": "to-both"}))
+        .await;
+    assert_eq!(resp.expect_status(200), &json!({"recipients": 2}));
+    on_relay.wait_event("/", "to-both").await;
+    let resp = relay
+        .admin()
+        .emit(&json!({"to": "nobody-here", "event": "to-none"}))
+        .await;
+    assert_eq!(resp.expect_status(200), &json!({"recipients": 0}));
+    let resp = relay
+        .admin()
+        .emit(&json!({"broadcast": true, "except": sr, "event": "to-node-only"}))
+        .await;
+    assert_eq!(resp.expect_status(200), &json!({"recipients": 1}));
+
     // The relay lists the Node server's socket too, with what that protocol tells.
     let resp = relay.admin().sockets("").await;
     let listing = resp.expect_status(200);
@@ -398,9 +426,20 @@ async fn a_node_server_shares_the_cluster() {
     assert_eq!(node_socket["address"], "127.0.0.1");
     assert!(node_socket["connected_at"].is_string());
 
-    on_node.wait_event("/", "ask").await;
+    on_node.wait_event("/", "to-node-only").await;
+    tokio::time::sleep(common::QUIET).await;
+    on_relay
+        .try_wait_for(|_| false, Duration::from_millis(50))
+        .await;
+    on_node
+        .try_wait_for(|_| false, Duration::from_millis(50))
+        .await;
     let events_on_node: Vec<String> = events(&on_node, "/");
-    assert_eq!(events_on_node, ["from-relay", "ask"]);
+    assert_eq!(
+        events_on_node,
+        ["from-relay", "ask", "to-both", "to-node-only"]
+    );
+    assert_eq!(events(&on_relay, "/"), ["from-node", "to-both"]);
     tokio::join!(on_node.exit(), on_relay.exit(), server.exit());
     relay.shutdown().await;
 }

@@ -38,7 +38,6 @@ async fn broadcast_shares_one_encoding_among_recipients() {
             let session = engine.open_session(
                 remote,
                 Transport::Websocket,
-                &settings,
                 &sio_relay::engine::Handshake::none(),
             );
             engine

@@ -257,12 +257,56 @@ async fn handshake_status(relay: &RelayProcess, origin: &str) -> u16 {
     .status
 }
 
+/// A raw polling session opened from `origin`: its Engine.IO sid.
+async fn raw_session_from(relay: &RelayProcess, origin: &str) -> String {
+    let endpoint = format!("{}/socket.io/", relay.url());
+    let query = "EIO=4&transport=polling";
+    let resp =
+        RawPolling::request(&endpoint, Method::GET, query, &[("origin", origin)], None).await;
+    resp.expect_status(200);
+    let open = common::raw::parse_open(&common::raw::split_payload(&resp.body)[0]);
+    open["sid"].as_str().unwrap().to_string()
+}
+
+/// A request of the raw session `sid` with `Origin: origin`.
+async fn session_request(
+    relay: &RelayProcess,
+    sid: &str,
+    method: Method,
+    origin: &str,
+    body: Option<&str>,
+) -> HttpResponse {
+    let endpoint = format!("{}/socket.io/", relay.url());
+    let query = format!("EIO=4&transport=polling&sid={sid}");
+    let headers = [
+        ("origin", origin),
+        ("content-type", "text/plain;charset=UTF-8"),
+    ];
+    RawPolling::request(&endpoint, method, &query, &headers, body.map(Into::into)).await
+}
+
+/// Removing an origin refuses new handshakes from it; sessions opened from it before
+/// keep being served, from that origin only.
 #[tokio::test(flavor = "multi_thread")]
 async fn allowed_origins_apply_to_new_handshakes() {
-    let (a, b) = ("https://a.example", "https://b.example");
+    let (a, b, c) = (
+        "https://a.example",
+        "https://b.example",
+        "https://c.example",
+    );
     let file = TempFile::new("reload-origins.toml", &origins_file(&format!("\"{a}\"")));
     let mut relay = spawn_relay_process(&["--config", &file.arg()], &[]).await;
     let mut clients = connect_clients(&relay).await;
+    // A python-socketio client over long-polling whose requests all carry `Origin: a`.
+    let from_a = relay
+        .client(ClientKind::Py)
+        .transports("polling")
+        .header("Origin", a)
+        .connect()
+        .await;
+    let from_a_sid = from_a.sid("/").unwrap();
+    clients[1] = (from_a, from_a_sid);
+    let raw = raw_session_from(&relay, a).await;
     assert_eq!(handshake_status(&relay, a).await, 200);
     assert_eq!(handshake_status(&relay, b).await, 403);
 
@@ -271,8 +315,26 @@ async fn allowed_origins_apply_to_new_handshakes() {
     assert_eq!(handshake_status(&relay, a).await, 403);
     assert_eq!(handshake_status(&relay, b).await, 200);
 
-    // No token configured: the admin API is open.
+    // The session opened from `a` is still served from `a`, with CORS for it...
+    let resp = session_request(&relay, &raw, Method::POST, a, Some("40")).await;
+    resp.expect_status(200);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(a));
+    let resp = session_request(&relay, &raw, Method::GET, a, None).await;
+    resp.expect_status(200);
+    assert!(resp.body.starts_with("40{\"sid\":"), "{}", resp.body);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(a));
+    // ...but not from another origin that is not allowed.
+    let resp = session_request(&relay, &raw, Method::GET, c, None).await;
+    assert_eq!(resp.status, 403, "{}", resp.body);
+
+    // No token configured: the admin API is open. Two emits, a poll cycle apart, so the
+    // polling clients make several requests after the reload.
     emit(&relay, "any", "origins").await.expect_status(200);
     assert_still_connected(&mut clients, "origins").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    emit(&relay, "any", "origins_again")
+        .await
+        .expect_status(200);
+    assert_still_connected(&mut clients, "origins_again").await;
     assert_serving(&mut relay);
 }

@@ -58,6 +58,15 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 
+# The official Socket.IO protocol suite is not vendored: it runs when SOCKET_IO_PROTOCOL
+# names a checkout of github.com/socketio/socket.io-protocol (whole runs only).
+if [[ -n "${SOCKET_IO_PROTOCOL:-}" && $# -eq 0 ]]; then
+  step "socket.io-protocol test suite"
+  tests/protocol-suite.sh "$SOCKET_IO_PROTOCOL"
+else
+  step "socket.io-protocol test suite: skipped (SOCKET_IO_PROTOCOL not set)"
+fi
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   # nextest does not run doctests: run them first, so that nextest's summary closes the run.

@@ -1,20 +1,46 @@
-//! Bearer-token authentication of `/v1/` requests.
+//! Bearer-token authentication of `/v1/` requests: which caller a request comes from.
+//!
+//! A caller is one of `admin.tokens` (full access, named `admin.tokens[N]` in logs), one of
+//! `[[admin.keys]]` (its name and [`Scope`]), or, when neither is configured, the open
+//! API's anonymous caller.
 //!
 //! The presented token is compared with every configured token in constant time: the time
 //! taken depends only on the length of what the client sent and on how many tokens are
-//! configured, never on how much of a token matched or on a token's length. Tokens never
-//! appear in logs: [`Tokens`]' `Debug` prints only how many there are.
+//! configured, never on how much of a token matched, on a token's length, or on which one
+//! matched. Tokens never appear in logs: [`Tokens`]' `Debug` prints only how many there are.
 
 use std::fmt;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-/// The accepted bearer tokens.
+use super::scope::Scope;
+use crate::config::AdminKey;
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's name for logs: a key's `name`, `admin.tokens[N]` (1-based), or `anonymous`.
+    pub name: Arc<str>,
+    /// `None`: full access.
+    pub scope: Option<Arc<Scope>>,
+}
+
+impl Caller {
+    fn anonymous() -> Self {
+        Caller {
+            name: "anonymous".into(),
+            scope: None,
+        }
+    }
+}
+
+/// The accepted bearer tokens and the caller each stands for.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    tokens: Vec<Box<[u8]>>,
+    tokens: Vec<(Box<[u8]>, Caller)>,
     required: bool,
 }
 
@@ -25,16 +51,30 @@ impl fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// The tokens of `admin.tokens`. Any entry makes a token required; empty strings never
-    /// match.
-    pub fn new(tokens: &[String]) -> Self {
+    /// The full-access tokens of `admin.tokens` and the scoped `[[admin.keys]]`. Any entry
+    /// makes a token required; empty strings never match.
+    pub fn new(tokens: &[String], keys: &[AdminKey]) -> Self {
+        let full = tokens.iter().enumerate().map(|(i, t)| {
+            let caller = Caller {
+                name: format!("admin.tokens[{}]", i + 1).into(),
+                scope: None,
+            };
+            (t.as_str(), caller)
+        });
+        let scoped = keys.iter().map(|k| {
+            let caller = Caller {
+                name: k.name.as_str().into(),
+                scope: Some(Arc::new(Scope::of(k))),
+            };
+            (k.token.as_str(), caller)
+        });
         Self {
-            tokens: tokens
-                .iter()
-                .filter(|t| !t.is_empty())
-                .map(|t| t.as_bytes().into())
+            tokens: full
+                .chain(scoped)
+                .filter(|(t, _)| !t.is_empty())
+                .map(|(t, caller)| (t.as_bytes().into(), caller))
                 .collect(),
-            required: !tokens.is_empty(),
+            required: !tokens.is_empty() || !keys.is_empty(),
         }
     }
 
@@ -43,20 +83,31 @@ impl Tokens {
         self.required
     }
 
-    /// Whether the request's `Authorization: Bearer …` header carries one of the tokens.
-    pub fn accept(&self, headers: &HeaderMap) -> bool {
+    /// The caller whose token the request's `Authorization: Bearer …` header carries;
+    /// the anonymous caller when no token is required; `None` when refused.
+    pub fn caller(&self, headers: &HeaderMap) -> Option<Caller> {
+        if !self.required {
+            return Some(Caller::anonymous());
+        }
         let mut values = headers.get_all(AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
-            return false;
+            return None;
         };
-        let Some(presented) = bearer(value.as_bytes()) else {
-            return false;
-        };
+        let presented = bearer(value.as_bytes())?;
         let mut accepted = Choice::from(0);
-        for token in &self.tokens {
-            accepted |= constant_time_eq(presented, token);
+        let mut index = 0u32;
+        for (i, (token, _)) in self.tokens.iter().enumerate() {
+            let equal = constant_time_eq(presented, token);
+            accepted |= equal;
+            index.conditional_assign(&(i as u32), equal);
         }
-        accepted.into()
+        bool::from(accepted).then(|| self.tokens[index as usize].1.clone())
+    }
+
+    /// Whether the request carries one of the tokens.
+    #[cfg(test)]
+    pub fn accept(&self, headers: &HeaderMap) -> bool {
+        self.required && self.caller(headers).is_some()
     }
 }
 
@@ -99,7 +150,7 @@ mod tests {
 
     #[test]
     fn bearer_tokens() {
-        let tokens = Tokens::new(&["secret-one".into(), "two".into(), String::new()]);
+        let tokens = Tokens::new(&["secret-one".into(), "two".into(), String::new()], &[]);
         for (values, ok) in [
             (&["Bearer secret-one"][..], true),
             (&["bearer two"], true),
@@ -121,11 +172,32 @@ mod tests {
 
     #[test]
     fn empty_tokens_never_match_and_debug_hides_tokens() {
-        let tokens = Tokens::new(&[String::new()]);
+        let tokens = Tokens::new(&[String::new()], &[]);
         assert!(tokens.required());
         assert!(!tokens.accept(&headers(&["Bearer x"])));
-        assert!(!Tokens::new(&[]).required());
-        let shown = format!("{:?}", Tokens::new(&["hunter2".into()]));
+        assert!(!Tokens::new(&[], &[]).required());
+        let shown = format!("{:?}", Tokens::new(&["hunter2".into()], &[]));
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn each_token_names_its_caller() {
+        let key = AdminKey {
+            name: "orders".into(),
+            token: "tok-orders".into(),
+            namespaces: vec!["/".into()],
+            rooms: vec!["orders:*".into()],
+            ops: vec![crate::config::AdminOp::Emit],
+        };
+        let tokens = Tokens::new(&["full-1".into(), "full-2".into()], &[key]);
+        let caller = |t: &str| tokens.caller(&headers(&[&format!("Bearer {t}")]));
+        assert_eq!(&*caller("full-2").unwrap().name, "admin.tokens[2]");
+        assert!(caller("full-1").unwrap().scope.is_none());
+        let orders = caller("tok-orders").unwrap();
+        assert_eq!(&*orders.name, "orders");
+        assert!(orders.scope.is_some());
+        assert_eq!(caller("tok-order"), None);
+        let open = Tokens::new(&[], &[]).caller(&HeaderMap::new()).unwrap();
+        assert_eq!(&*open.name, "anonymous");
     }
 }

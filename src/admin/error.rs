@@ -37,6 +37,9 @@ pub enum ApiError {
     /// No bearer token, or not one of `admin.tokens`.
     #[error("a valid `Authorization: Bearer <token>` header is required")]
     Unauthorized,
+    /// The key is valid but the call is outside its scope; nothing was done.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route.
     #[error("no such route")]
     NotFound,
@@ -55,6 +58,9 @@ pub enum ApiError {
     /// The cluster engine is unreachable; nothing was done. The detail is logged only.
     #[error("the cluster is unavailable; nothing was done")]
     ClusterUnavailable(String),
+    /// A repeat of an `Idempotency-Key` whose first request is still sending.
+    #[error("the first request with this Idempotency-Key has not answered yet; retry later")]
+    IdempotencyPending,
     /// `/readyz`: a listener or a backing service is not up.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -87,12 +93,14 @@ impl ApiError {
             ApiError::ConflictingTarget(_) => "conflicting_target",
             ApiError::ReservedEvent(_) => "reserved_event",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::ClusterUnavailable(_) => "cluster_unavailable",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::IdempotencyPending => "idempotency_pending",
             ApiError::Internal(_) => "internal",
             ApiError::InBatch { error, .. } => error.code(),
         }
@@ -108,6 +116,7 @@ impl ApiError {
             | ApiError::ConflictingTarget(_)
             | ApiError::ReservedEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -116,6 +125,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::IdempotencyPending => StatusCode::CONFLICT,
             ApiError::InBatch { error, .. } => error.status(),
         }
     }
@@ -124,6 +134,7 @@ impl ApiError {
     pub(crate) fn from_status(status: StatusCode) -> Self {
         match status {
             StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::FORBIDDEN => ApiError::Forbidden("outside the key's scope".into()),
             StatusCode::NOT_FOUND => ApiError::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(

@@ -16,13 +16,16 @@
 //! Settings that may change while serving (tokens, body limit, longest ack wait) sit in a
 //! [`LiveConfig`] that [`AdminState::reload`] swaps; each request reads it once.
 
+pub mod audit;
 mod auth;
-mod binary;
+pub mod binary;
 mod body;
-mod emit;
+pub mod emit;
 pub mod error;
+mod idempotency;
 mod openapi;
 mod rooms;
+pub mod scope;
 mod selector;
 mod sockets;
 mod stats;
@@ -48,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::{Adapter, Applied};
 use crate::config::AdminConfig;
 use crate::metrics::Metrics;
+use audit::Access;
 use auth::Tokens;
 use error::{ApiError, ErrorDetail};
 
@@ -78,14 +82,17 @@ pub struct LiveConfig {
     pub max_body_bytes: u64,
     /// `admin.max_ack_timeout_ms`.
     pub max_ack_timeout_ms: u64,
+    /// `admin.idempotency_window_ms`.
+    pub idempotency_window_ms: u64,
 }
 
 impl LiveConfig {
     fn new(config: &AdminConfig) -> Self {
         Self {
-            tokens: Tokens::new(&config.tokens),
+            tokens: Tokens::new(&config.tokens, &config.keys),
             max_body_bytes: config.max_body_bytes,
             max_ack_timeout_ms: config.max_ack_timeout_ms,
+            idempotency_window_ms: config.idempotency_window_ms,
         }
     }
 }
@@ -246,16 +253,49 @@ async fn edge(State(state): State<AdminState>, mut request: Request, next: Next)
         .find(|r| *r == path)
         .unwrap_or("other");
     let needs_token = path == "/v1" || path.starts_with("/v1/");
+    let mutating = request.method() == axum::http::Method::POST
+        && matches!(
+            route,
+            "/v1/emit" | "/v1/join" | "/v1/leave" | "/v1/disconnect"
+        );
+    let method = request.method().clone();
     let live = state.live();
-    let response =
-        if needs_token && live.tokens.required() && !live.tokens.accept(request.headers()) {
-            ApiError::Unauthorized.into_response()
-        } else {
+    let caller = live.tokens.caller(request.headers());
+    let (response, access) = match caller {
+        None if needs_token => (ApiError::Unauthorized.into_response(), None),
+        _ => {
+            let access = caller.map(Access::new);
+            if let Some(access) = &access {
+                request.extensions_mut().insert(access.clone());
+            }
             request.extensions_mut().insert(live);
-            enveloped(next.run(request).await)
-        };
+            (enveloped(next.run(request).await), access)
+        }
+    };
 
     let status = response.status();
+    let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+    if needs_token && (mutating || refused) {
+        let outcome = if status.is_success() {
+            "ok"
+        } else if refused {
+            "refused"
+        } else {
+            "failed"
+        };
+        let target = access
+            .as_ref()
+            .map_or_else(|| "-".into(), Access::described);
+        let key = access.as_ref().map(|a| &*a.caller.name);
+        audit::log(
+            key,
+            method.as_str(),
+            route,
+            &target,
+            status.as_u16(),
+            outcome,
+        );
+    }
     if let Some(ErrorDetail(detail)) = response.extensions().get() {
         tracing::warn!(route, status = status.as_u16(), %detail, "admin request failed");
     } else {

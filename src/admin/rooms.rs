@@ -7,11 +7,14 @@ use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::{Extension, Json};
 use serde::Serialize;
+use serde_json::Value;
 
-use super::body::{Fields, read_json};
+use super::audit::Access;
+use super::body::{Fields, read_json, wrong_type};
 use super::error::ApiError;
 use super::{AdminState, Count, LiveConfig, selector};
 use crate::adapter::Target;
+use crate::config::AdminOp;
 
 const FIELDS: [&str; 7] = [
     "namespace",
@@ -30,9 +33,11 @@ pub fn parse(
 ) -> Result<(Target, Vec<String>), ApiError> {
     let mut fields = Fields::new(value, &FIELDS)?;
     let target = selector::from_fields(&mut fields, user_prefix)?;
+    // An array, as the contract types it; unlike `to`, a lone string is refused.
     let rooms = match fields.take("rooms") {
         None => return Err(ApiError::field("`rooms` is required")),
-        Some(value) => selector::names("rooms", value)?,
+        Some(value @ Value::Array(_)) => selector::names("rooms", value)?,
+        Some(other) => return Err(wrong_type("rooms", "an array of room names", &other)),
     };
     Ok((target, rooms))
 }
@@ -41,10 +46,12 @@ pub fn parse(
 pub async fn join(
     State(state): State<AdminState>,
     Extension(live): Extension<Arc<LiveConfig>>,
+    Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Json<Count>, ApiError> {
     let body = read_json(request, live.max_body_bytes).await?;
     let (target, rooms) = parse(body, state.user_rooms())?;
+    access.check(AdminOp::Join, &target, &rooms)?;
     let applied = state.adapter().join(&target, &rooms).await?;
     Ok(Json(applied.into()))
 }
@@ -53,10 +60,12 @@ pub async fn join(
 pub async fn leave(
     State(state): State<AdminState>,
     Extension(live): Extension<Arc<LiveConfig>>,
+    Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Json<Count>, ApiError> {
     let body = read_json(request, live.max_body_bytes).await?;
     let (target, rooms) = parse(body, state.user_rooms())?;
+    access.check(AdminOp::Leave, &target, &rooms)?;
     let applied = state.adapter().leave(&target, &rooms).await?;
     Ok(Json(applied.into()))
 }
@@ -75,14 +84,22 @@ struct Room {
     size: usize,
 }
 
-/// `GET /v1/rooms?namespace=…`.
-pub async fn list(State(state): State<AdminState>, uri: Uri) -> Result<Json<RoomList>, ApiError> {
+/// `GET /v1/rooms?namespace=…`; a scoped key sees only the rooms it may address.
+pub async fn list(
+    State(state): State<AdminState>,
+    Extension(access): Extension<Access>,
+    uri: Uri,
+) -> Result<Json<RoomList>, ApiError> {
     let pairs = selector::query_pairs(uri.query(), &["namespace"])?;
     let namespace = selector::query_namespace(&pairs)?;
+    if let Some(scope) = &access.caller.scope {
+        scope.check_read(&namespace)?;
+    }
     let listing = state.adapter().rooms(&namespace).await?;
     let mut rooms: Vec<Room> = listing
         .items
         .into_iter()
+        .filter(|r| access.may_see_room(&r.name))
         .map(|r| Room {
             name: r.name,
             size: r.size,
@@ -105,7 +122,7 @@ mod tests {
         let (target, rooms) = parse(json!({"to": "s", "rooms": ["a", "b"]}), "user:").unwrap();
         assert_eq!(target.to, vec!["s".to_string()]);
         assert_eq!(rooms, vec!["a".to_string(), "b".to_string()]);
-        let (_, rooms) = parse(json!({"broadcast": true, "rooms": "a"}), "user:").unwrap();
+        let (_, rooms) = parse(json!({"broadcast": true, "rooms": ["a", "a"]}), "user:").unwrap();
         assert_eq!(rooms, vec!["a".to_string()]);
         for (body, code) in [
             (json!({"to": "s"}), "invalid_field"),
@@ -113,6 +130,8 @@ mod tests {
             (json!({"to": "s", "rooms": [""]}), "invalid_field"),
             (json!({"to": "s", "rooms": [1]}), "invalid_field"),
             (json!({"to": "s", "rooms": null}), "invalid_field"),
+            (json!({"to": "s", "rooms": "a"}), "invalid_field"),
+            (json!({"to": "s", "rooms": {"a": 1}}), "invalid_field"),
             (json!({"rooms": ["a"]}), "missing_target"),
             (
                 json!({"to": "s", "rooms": ["a"], "room": "x"}),

@@ -12,19 +12,23 @@ use axum::http::Uri;
 use axum::{Extension, Json};
 use serde::Serialize;
 
+use super::audit::Access;
 use super::body::{Fields, read_json};
 use super::error::ApiError;
 use super::{AdminState, Count, LiveConfig, selector};
+use crate::config::AdminOp;
 
 /// `POST /v1/disconnect`.
 pub async fn disconnect(
     State(state): State<AdminState>,
     Extension(live): Extension<Arc<LiveConfig>>,
+    Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Json<Count>, ApiError> {
     let value = read_json(request, live.max_body_bytes).await?;
     let mut fields = Fields::new(value, &selector::FIELDS)?;
     let target = selector::from_fields(&mut fields, state.user_rooms())?;
+    access.check(AdminOp::Disconnect, &target, &[])?;
     let applied = state.adapter().disconnect(&target).await?;
     Ok(Json(applied.into()))
 }
@@ -50,8 +54,13 @@ struct Socket {
 }
 
 /// `GET /v1/sockets?namespace=…&to=…&except=…`.
-pub async fn list(State(state): State<AdminState>, uri: Uri) -> Result<Json<SocketList>, ApiError> {
+pub async fn list(
+    State(state): State<AdminState>,
+    Extension(access): Extension<Access>,
+    uri: Uri,
+) -> Result<Json<SocketList>, ApiError> {
     let target = selector::from_query(uri.query(), state.user_rooms())?;
+    access.check_read(&target)?;
     let listing = state.adapter().sockets(&target).await?;
     let sockets = listing
         .items

@@ -14,15 +14,16 @@
 use std::convert::Infallible;
 use std::time::{Duration, SystemTime};
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::{Extension, Json};
 use futures_util::Stream;
 use prometheus::core::Collector;
 use serde::Serialize;
 
 use super::AdminState;
+use super::audit::Access;
 use super::error::ApiError;
 use super::selector;
 use crate::metrics::Metrics;
@@ -138,9 +139,11 @@ fn totals(metrics: &Metrics) -> Totals {
 /// `GET /v1/stats`.
 pub async fn snapshot(
     State(state): State<AdminState>,
+    Extension(access): Extension<Access>,
     uri: Uri,
 ) -> Result<Json<Snapshot>, ApiError> {
     selector::query_pairs(uri.query(), &[])?;
+    access.check_node_wide()?;
     Ok(Json(Snapshot::take(&state)))
 }
 
@@ -171,9 +174,11 @@ fn interval(uri: &Uri) -> Result<Duration, ApiError> {
 /// until the client goes away or the relay shuts down.
 pub async fn stream(
     State(state): State<AdminState>,
+    Extension(access): Extension<Access>,
     uri: Uri,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let every = interval(&uri)?;
+    access.check_node_wide()?;
     let closing = state.closing();
     let mut ticks = tokio::time::interval(every);
     // A reader that fell behind gets the current numbers, not a burst of stale ones.

@@ -1,7 +1,7 @@
 //! Secret masking: the effective configuration as an operator may see it, in
 //! `--check-config` output and in `Debug` output that could reach a log.
 //!
-//! Secrets are the admin tokens, the `[auth]` secrets and any password in
+//! Secrets are the admin tokens, the `[auth]` secrets, `hooks.secret` and any password in
 //! `cluster.redis_url`. A masked token
 //! keeps its place in the list, so the count stays visible.
 
@@ -23,6 +23,9 @@ pub fn masked(config: &Config) -> Config {
     }
     config.cluster.redis_url = mask_url(&config.cluster.redis_url).into_owned();
     super::auth::mask(&mut config.auth);
+    if !config.hooks.secret.is_empty() {
+        config.hooks.secret = MASK.to_owned();
+    }
     config
 }
 

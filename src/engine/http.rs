@@ -77,6 +77,11 @@ pub(super) struct Cors {
 }
 
 impl Cors {
+    /// The request's `Origin`, when it is allowed.
+    pub(super) fn origin(&self) -> Option<&HeaderValue> {
+        self.origin.as_ref()
+    }
+
     pub(super) fn apply(&self, headers: &mut HeaderMap) {
         if let Some(origin) = &self.origin {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
@@ -173,14 +178,22 @@ async fn handle<H: EngineHandler>(
     let remote = client_addr(&engine, peer, request.headers());
     let settings = engine.settings();
     let origin = request.headers().get(header::ORIGIN).cloned();
-    if !origin_allowed(&settings, origin.as_ref()) {
+    let query = EioQuery::parse(request.uri().query());
+    // The allowed origins (reloadable) decide who may open a session; a session keeps
+    // being served from the origin it was opened from.
+    if !origin_allowed(&settings, origin.as_ref())
+        && !query
+            .sid
+            .as_deref()
+            .and_then(|sid| engine.session(sid))
+            .is_some_and(|session| session.opened_from(origin.as_ref()))
+    {
         return EngineError::Forbidden.response(&Cors { origin: None });
     }
     let cors = Cors { origin };
     if request.method() == Method::OPTIONS {
         return preflight(&cors, request.headers());
     }
-    let query = EioQuery::parse(request.uri().query());
     let transport = match query.transport.as_deref() {
         Some("polling") => Transport::Polling,
         Some("websocket") => Transport::Websocket,
@@ -212,6 +225,9 @@ async fn handle<H: EngineHandler>(
         }
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {
+                if request.method() == Method::GET && engine.owed_close.take(sid) {
+                    return polling::close_packet(&cors);
+                }
                 return EngineError::UnknownSid.response(&cors);
             };
             match *request.method() {

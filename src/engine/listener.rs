@@ -12,6 +12,10 @@
 //! hyper serves the rest over HTTP/1.1, what Socket.IO clients speak, rather than through
 //! `axum::serve`, which wraps each connection in a private type: an upgrade through the
 //! router must hand back the plain `TcpStream` (see `websocket::split`).
+//!
+//! With TLS (`[tls]`), the handshake comes first and every request goes through hyper
+//! (no peeking into encrypted bytes): WebSocket sessions then open through the router,
+//! which applies the same checks and limits.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,9 +37,11 @@ use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::http::{self, EioQuery, origin_allowed};
+use super::stream::{TlsStream, split_tcp};
 use super::websocket::{self, Reader};
 use super::{Engine, EngineHandler, Handshake};
 use crate::config::{ServerConfig, Transport};
+use tokio_rustls::TlsAcceptor;
 
 /// Serves Socket.IO on `listener` until `stop`; then stops accepting, lets each
 /// connection finish the request in progress, and ends once they are done.
@@ -43,6 +49,7 @@ pub fn serve<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     listener: TcpListener,
     stop: CancellationToken,
+    tls: Option<TlsAcceptor>,
 ) -> JoinHandle<()> {
     let router = http::router(engine.clone());
     tokio::spawn(async move {
@@ -66,9 +73,20 @@ pub fn serve<H: EngineHandler>(
             let engine = engine.clone();
             let router = router.clone();
             let stop = stop.clone();
+            let tls = tls.clone();
             connections.spawn(async move {
-                if let Some(stream) = open_directly(&engine, stream, remote, &stop).await {
-                    serve_http(stream, remote, router, stop).await;
+                match tls {
+                    None => {
+                        if let Some(stream) = open_directly(&engine, stream, remote, &stop).await {
+                            serve_http(stream, remote, router, stop).await;
+                        }
+                    }
+                    Some(tls) => {
+                        if let Some(stream) = handshake(&engine, &tls, stream, remote, &stop).await
+                        {
+                            serve_http(stream, remote, router, stop).await;
+                        }
+                    }
                 }
             });
         }
@@ -77,13 +95,38 @@ pub fn serve<H: EngineHandler>(
     })
 }
 
-/// One HTTP/1.1 connection through the router, with upgrades.
-async fn serve_http(
+/// The TLS handshake of a new connection, bounded by `server.connect_timeout_ms`; `None`
+/// when it failed, timed out or `stop` came first.
+async fn handshake<H: EngineHandler>(
+    engine: &Engine<H>,
+    tls: &TlsAcceptor,
     stream: TcpStream,
     remote: SocketAddr,
-    router: Router,
-    stop: CancellationToken,
-) {
+    stop: &CancellationToken,
+) -> Option<TlsStream> {
+    let limit = Duration::from_millis(engine.settings().connect_timeout_ms);
+    let accepted = tokio::select! {
+        _ = stop.cancelled() => return None,
+        accepted = tokio::time::timeout(limit, tls.accept(stream)) => accepted,
+    };
+    match accepted {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%remote, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "TLS handshake not done in time; closed");
+            None
+        }
+    }
+}
+
+/// One HTTP/1.1 connection through the router, with upgrades.
+async fn serve_http<S>(stream: S, remote: SocketAddr, router: Router, stop: CancellationToken)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
         router.clone().oneshot(request)
@@ -169,7 +212,7 @@ async fn open_directly<H: EngineHandler>(
         "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
          sec-websocket-accept: {accept}\r\n\r\n"
     );
-    let (read, write) = stream.into_split();
+    let (read, write) = split_tcp(stream);
     let reader = Reader::new(read, settings.max_payload_bytes);
     // httparse gave the target as `&str`: these bytes are UTF-8.
     let query = std::str::from_utf8(&first[direct.query]).unwrap_or_default();

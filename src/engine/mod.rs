@@ -4,9 +4,11 @@
 //!
 //! A session lives as long as its supervisor task ([`Engine::supervise`]), which sends
 //! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
-//! from the table and tells the handler exactly once.
+//! from the table and tells the handler exactly once. A polling session the relay closed
+//! on purpose owes its client the close packet (see [`close_packet`]).
 
 pub mod admission;
+mod close_packet;
 pub mod handshake;
 mod http;
 mod listener;
@@ -15,13 +17,14 @@ pub mod packet;
 mod polling;
 pub mod session;
 pub mod sid;
+mod stream;
 mod websocket;
 pub mod ws_read;
 mod ws_write;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,13 +32,14 @@ use prometheus::IntCounter;
 use tokio::time::{Instant, sleep_until};
 
 use self::admission::{Admission, Permit};
+use self::close_packet::OwedClosePackets;
 pub use self::handshake::Handshake;
 pub use self::http::router;
 pub use self::listener::serve;
 use self::packet::{PING, Packet};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
-use crate::config::{LimitsConfig, ServerConfig, Transport};
+use crate::config::{LimitsConfig, ServerConfig, SlowClientPolicy, Transport};
 use crate::metrics::Metrics;
 
 /// A message for the layer above.
@@ -76,9 +80,13 @@ pub struct Engine<H: EngineHandler> {
     settings: RwLock<Arc<ServerConfig>>,
     /// Who may open a session (`[limits]`, trusted proxies).
     admission: Admission,
+    /// `limits.max_queued_bytes` and `limits.slow_client` for new sessions.
+    queue_limits: RwLock<(u64, SlowClientPolicy)>,
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
+    /// Ended polling sessions whose next GET gets the close packet.
+    owed_close: OwedClosePackets,
 }
 
 impl<H: EngineHandler> Engine<H> {
@@ -93,9 +101,14 @@ impl<H: EngineHandler> Engine<H> {
             sessions: RwLock::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
             admission,
+            queue_limits: RwLock::new((
+                LimitsConfig::default().max_queued_bytes,
+                SlowClientPolicy::default(),
+            )),
             metrics,
             bytes_in,
             bytes_out,
+            owed_close: OwedClosePackets::default(),
         })
     }
 
@@ -120,9 +133,11 @@ impl<H: EngineHandler> Engine<H> {
         *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
     }
 
-    /// Applies `[limits]` to the next handshakes.
+    /// Applies `[limits]` to the next handshakes and sessions.
     pub fn set_limits(&self, limits: &LimitsConfig) {
         self.admission.set_limits(limits);
+        *self.queue_limits.write().expect("limits lock poisoned") =
+            (limits.max_queued_bytes, limits.slow_client);
     }
 
     /// Who may open a session.
@@ -165,10 +180,9 @@ impl<H: EngineHandler> Engine<H> {
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
-        settings: &ServerConfig,
         handshake: &Handshake<'_>,
     ) -> Arc<Session<H::Data>> {
-        self.open_admitted(remote, transport, settings, Permit::unlimited(), handshake)
+        self.open_admitted(remote, transport, Permit::unlimited(), handshake)
     }
 
     /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
@@ -176,16 +190,17 @@ impl<H: EngineHandler> Engine<H> {
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
-        settings: &ServerConfig,
         permit: Permit,
         handshake: &Handshake<'_>,
     ) -> Arc<Session<H::Data>> {
+        let (max_queued_bytes, slow_client) =
+            *self.queue_limits.read().expect("limits lock poisoned");
         let session = Arc::new(Session::new(
             remote,
             transport,
             self.handler.new_session_data(handshake),
-            settings.outbound_queue,
-            settings.slow_client_policy,
+            usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
+            slow_client,
             &self.metrics,
         ));
         self.sessions
@@ -282,6 +297,15 @@ impl<H: EngineHandler> Engine<H> {
         let reason = session
             .close_reason()
             .unwrap_or(CloseReason::TransportClose);
+        // Owed before the session leaves the table, so that no GET finds neither.
+        let owes_close = reason.closes_next_poll()
+            && if session.transport() == Transport::Polling {
+                self.owed_close.owe(session.id)
+            } else {
+                // Upgraded while a GET took the packet: clear what that GET left.
+                self.owed_close.forget(&session.id);
+                false
+            };
         self.sessions
             .write()
             .expect("sessions lock poisoned")
@@ -293,6 +317,18 @@ impl<H: EngineHandler> Engine<H> {
         drop(permit);
         tracing::debug!(sid = %session.id, reason = reason.as_str(), "session closed");
         self.handler.on_close(&session, reason);
+        if owes_close {
+            // A client that has not polled for a ping interval and timeout has given up on
+            // the session by itself. Nothing but the sid is kept meanwhile.
+            let sid = session.id;
+            drop(session);
+            let engine: Weak<Self> = Arc::downgrade(&self);
+            drop(self);
+            tokio::time::sleep(interval + timeout).await;
+            if let Some(engine) = engine.upgrade() {
+                engine.owed_close.forget(&sid);
+            }
+        }
     }
 
     /// Applies one packet from a client, whatever the transport. An error means the

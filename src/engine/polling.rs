@@ -40,7 +40,8 @@ pub(super) fn handshake<H: EngineHandler>(
     handshake: &Handshake<'_>,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_admitted(remote, Transport::Polling, settings, permit, handshake);
+    let session = engine.open_admitted(remote, Transport::Polling, permit, handshake);
+    session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
     engine.bytes_out.inc_by(open.len() as u64);
     text_response(open, cors)
@@ -62,7 +63,10 @@ pub(super) async fn get<H: EngineHandler>(
     };
     let first = tokio::select! {
         biased;
-        _ = session.closed() => None,
+        // The client's own close packet ends a waiting poll with a noop, as the reference
+        // server does; any other end is answered below.
+        _ = session.closed() => (session.close_reason() == Some(CloseReason::ClientClose))
+            .then(|| Outbound::frame(NOOP)),
         item = outbox.pop() => {
             session.item_done();
             Some(item)
@@ -70,8 +74,16 @@ pub(super) async fn get<H: EngineHandler>(
         _ = session.upgrade_wake.notified() => Some(Outbound::frame(NOOP)),
     };
     let Some(first) = first else {
-        // Ended without the Engine.IO close packet, so clients reconnect by themselves.
-        return EngineError::UnknownSid.response(cors);
+        return match session.close_reason() {
+            Some(reason) if reason.sends_close_packet() => {
+                if reason.closes_next_poll() {
+                    engine.owed_close.paid(session.id);
+                }
+                close_packet(cors)
+            }
+            // Shutdown: ended without the close packet, so clients reconnect by themselves.
+            _ => EngineError::UnknownSid.response(cors),
+        };
     };
     let mut payload = BytesMut::new();
     write_item(&first, &mut payload);
@@ -89,6 +101,11 @@ pub(super) async fn get<H: EngineHandler>(
     drop(outbox);
     engine.bytes_out.inc_by(payload.len() as u64);
     text_response(payload.freeze(), cors)
+}
+
+/// The Engine.IO close packet, as the answer to a GET of a session the relay ended.
+pub(super) fn close_packet(cors: &Cors) -> Response {
+    text_response(Bytes::from_static(b"1"), cors)
 }
 
 fn write_item(item: &Outbound, payload: &mut BytesMut) {

@@ -21,18 +21,18 @@ use fastwebsockets::WebSocket;
 use fastwebsockets::upgrade::IncomingUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::admission::Permit;
 use super::http::{Cors, EioQuery, EngineError, refused};
 use super::packet::{Packet, decode_text};
+use super::stream::{ReadHalf, TlsStream, WriteHalf, split_tcp, split_tls};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
 use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
-pub(super) type Reader = FrameReader<OwnedReadHalf>;
+pub(super) type Reader = FrameReader<ReadHalf>;
 
 /// How long a client may take between the probe and the upgrade packet.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,9 +59,12 @@ pub(super) async fn handle<H: EngineHandler>(
             if session.transport() != Transport::Polling
                 || session.upgrading.swap(true, Ordering::AcqRel)
             {
-                return EngineError::BadRequest.response(&cors);
+                // A second WebSocket for a session that has (or is getting) one: the
+                // reference server accepts the handshake and closes it at once.
+                Opening::Refused
+            } else {
+                Opening::Upgrade(session)
             }
-            Opening::Upgrade(session)
         }
         None => {
             if query.eio.as_deref() != Some("4") {
@@ -94,6 +97,7 @@ pub(super) async fn handle<H: EngineHandler>(
             return;
         };
         match opening {
+            Opening::Refused => drop((reader, writer)),
             Opening::Upgrade(session) => upgrade_session(engine, session, reader, writer).await,
             Opening::New(permit) => {
                 let admitted = Admitted {
@@ -114,6 +118,8 @@ enum Opening<D> {
     Upgrade(Arc<Session<D>>),
     /// A new session, admitted.
     New(Permit),
+    /// Nothing: the connection is closed once open.
+    Refused,
 }
 
 impl<D> Opening<D> {
@@ -128,20 +134,32 @@ impl<D> Opening<D> {
 /// Takes the TCP connection back from hyper and splits it. `None` if the client sent
 /// data before the upgrade's answer (RFC 6455 §4.1 forbids it) or the connection is not
 /// a plain TCP stream.
-fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, OwnedWriteHalf)> {
+fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, WriteHalf)> {
     let upgraded = ws.into_inner().into_inner();
-    let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => parts,
-        Err(_) => {
-            tracing::error!("WebSocket connection is not a TCP stream");
+    let (read, write) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) if parts.read_buf.is_empty() => split_tcp(parts.io.into_inner()),
+        Ok(_) => {
+            tracing::debug!("client sent data before the WebSocket upgrade completed");
             return None;
         }
+        Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream>>() {
+            Ok(parts) if parts.read_buf.is_empty() => match split_tls(parts.io.into_inner()) {
+                Ok(halves) => halves,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take over a TLS WebSocket connection");
+                    return None;
+                }
+            },
+            Ok(_) => {
+                tracing::debug!("client sent data before the WebSocket upgrade completed");
+                return None;
+            }
+            Err(_) => {
+                tracing::error!("WebSocket connection is neither TCP nor TLS");
+                return None;
+            }
+        },
     };
-    if !parts.read_buf.is_empty() {
-        tracing::debug!("client sent data before the WebSocket upgrade completed");
-        return None;
-    }
-    let (read, write) = parts.io.into_inner().into_split();
     Some((FrameReader::new(read, settings.max_payload_bytes), write))
 }
 
@@ -159,7 +177,7 @@ pub(super) async fn new_session<H: EngineHandler>(
     settings: Arc<ServerConfig>,
     admitted: Admitted<'_>,
     reader: Reader,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
     preamble: &[u8],
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone());
@@ -168,7 +186,7 @@ pub(super) async fn new_session<H: EngineHandler>(
         permit,
         handshake,
     } = admitted;
-    let session = engine.open_admitted(remote, Transport::Websocket, &settings, permit, &handshake);
+    let session = engine.open_admitted(remote, Transport::Websocket, permit, &handshake);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);
@@ -184,7 +202,7 @@ async fn upgrade_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     session: Arc<Session<H::Data>>,
     mut reader: Reader,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone());
     let probed = tokio::time::timeout(UPGRADE_TIMEOUT, async {

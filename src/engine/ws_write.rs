@@ -14,17 +14,17 @@
 //! the session's task, which writes it before anything else.
 
 use std::io::{self, IoSlice};
-use std::net::Shutdown;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use prometheus::IntCounter;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 use super::packet::Frame;
 use super::session::Outbound;
+use super::stream::WriteHalf;
 
 const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
@@ -77,7 +77,7 @@ pub(super) enum Direct {
 /// The socket's write half, shared by the session's task and everyone who sends to the
 /// session.
 pub(super) struct WsOut {
-    half: OwnedWriteHalf,
+    half: WriteHalf,
     /// Held by whoever is writing to the socket; see the module documentation.
     writing: AtomicBool,
     /// Wakes the session's task: a direct write ended while items wait, or left a rest.
@@ -89,7 +89,7 @@ pub(super) struct WsOut {
 }
 
 impl WsOut {
-    pub(super) fn new(half: OwnedWriteHalf, bytes_out: IntCounter) -> Self {
+    pub(super) fn new(half: WriteHalf, bytes_out: IntCounter) -> Self {
         WsOut {
             half,
             writing: AtomicBool::new(false),
@@ -101,8 +101,11 @@ impl WsOut {
 
     /// Writes a one-frame item now, from the caller's task, if nothing is queued
     /// (`queued` is the session's count of items not yet written) and nobody is writing.
-    /// Never waits.
+    /// Never waits. Over TLS never: the session's task writes everything.
     pub(super) fn try_write_now(&self, item: &Outbound, queued: &AtomicUsize) -> Direct {
+        let WriteHalf::Tcp(half) = &self.half else {
+            return Direct::NotNow;
+        };
         let mut frames = wire_frames(item);
         let (Some((opcode, payload)), None) = (frames.next(), frames.next()) else {
             return Direct::NotNow;
@@ -117,7 +120,7 @@ impl WsOut {
         }
         let (header, used) = header(opcode, payload.len());
         let slices = [IoSlice::new(&header[..used]), IoSlice::new(payload)];
-        match self.half.try_write_vectored(&slices) {
+        match half.try_write_vectored(&slices) {
             Ok(n) if n == used + payload.len() => {
                 self.bytes_out.inc_by(payload.len() as u64);
                 self.release(queued);
@@ -227,10 +230,20 @@ impl WsOut {
 
     /// Writes `first` then `second`, in as few system calls as the socket allows.
     async fn write_all(&self, mut first: &[u8], mut second: &[u8]) -> io::Result<()> {
+        let half = match &self.half {
+            WriteHalf::Tcp(half) => half,
+            WriteHalf::Tls { half, .. } => {
+                // One TLS record stream: whoever holds the write flag is the only writer.
+                let mut half = half.lock().await;
+                half.write_all(first).await?;
+                half.write_all(second).await?;
+                return half.flush().await;
+            }
+        };
         while !first.is_empty() || !second.is_empty() {
-            self.half.writable().await?;
+            half.writable().await?;
             let slices = [IoSlice::new(first), IoSlice::new(second)];
-            match self.half.try_write_vectored(&slices) {
+            match half.try_write_vectored(&slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) if n < first.len() => first = &first[n..],
                 Ok(n) => {
@@ -247,11 +260,13 @@ impl WsOut {
     /// Ends the connection: a Close frame (1000) if it can be written at once, then a
     /// shutdown of both directions. Direct writes fail from then on.
     pub(super) fn close(&self) {
-        if self.try_take() {
+        if let WriteHalf::Tcp(half) = &self.half
+            && self.try_take()
+        {
             let frame = [0x80 | OP_CLOSE, 2, 0x03, 0xE8];
-            let _ = self.half.try_write(&frame);
+            let _ = half.try_write(&frame);
         }
-        let _ = socket2::SockRef::from(self.half.as_ref()).shutdown(Shutdown::Both);
+        self.half.shutdown();
     }
 }
 
@@ -275,7 +290,7 @@ mod tests {
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        let (_read, write) = server.into_split();
+        let (_read, write) = super::super::stream::split_tcp(server);
         let out = WsOut::new(write, IntCounter::new("bytes", "bytes").unwrap());
         let queued = AtomicUsize::new(0);
 

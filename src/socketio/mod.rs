@@ -1,5 +1,6 @@
-//! Socket.IO v5 on top of Engine.IO sessions: namespace connects, sockets, events from
-//! clients (counted and dropped: nothing handles them yet) and acknowledgements.
+//! Socket.IO v5 on top of Engine.IO sessions: namespace connects (checked by `[auth]`,
+//! see [`connect`]), sockets, events from clients (handed to the [`SocketObserver`], the
+//! backend hooks, or counted and dropped) and acknowledgements.
 //!
 //! Each Engine.IO session carries a [`Client`]: its sockets (one per joined namespace)
 //! and a packet waiting for its binary attachments. Sockets are registered in the
@@ -7,10 +8,12 @@
 
 mod connect;
 pub mod namespace;
+pub mod observer;
 pub mod packet;
+pub mod recovery;
 pub mod socket;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
 use prometheus::IntCounter;
@@ -18,7 +21,9 @@ use serde_json::Value;
 
 use self::connect::{Held, PendingConnect};
 use self::namespace::NamespacePolicy;
+use self::observer::{ClientEvent, DisconnectReason, SocketObserver};
 use self::packet::{Args, Packet, PacketType};
+use self::recovery::{Recovery, SavedSession};
 use self::socket::Socket;
 use crate::adapter::local::LocalAdapter;
 use crate::auth::Auth;
@@ -45,6 +50,10 @@ pub(crate) struct Shared {
     auth: Option<Arc<Auth>>,
     /// Packets dropped because too many waited for a connect being checked.
     auth_pending_dropped: IntCounter,
+    /// Connection state recovery, when enabled (set once at start).
+    recovery: OnceLock<Recovery>,
+    /// Set once at start when something listens (the hooks).
+    observer: OnceLock<Arc<dyn SocketObserver>>,
 }
 
 impl Shared {
@@ -52,11 +61,21 @@ impl Shared {
         self.packets_out[kind as usize].inc_by(n);
     }
 
-    fn socket_gone(&self, socket: &Socket) {
+    /// Tells the observer about a socket that connected (or was recovered).
+    fn announce(&self, socket: &Arc<Socket>) {
+        if let Some(observer) = self.observer.get() {
+            observer.on_connect(socket);
+        }
+    }
+
+    fn socket_gone(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
         self.metrics
             .sockets
             .with_label_values(&[&socket.metric_namespace, socket.gauge_transport().as_str()])
             .dec();
+        if let Some(observer) = self.observer.get() {
+            observer.on_disconnect(socket, reason);
+        }
     }
 }
 
@@ -79,6 +98,8 @@ impl SocketIo {
             auth: None,
             auth_pending_dropped: metrics.dropped.with_label_values(&["auth_pending"]),
             metrics,
+            recovery: OnceLock::new(),
+            observer: OnceLock::new(),
         };
         SocketIo {
             shared: Arc::new(shared),
@@ -91,6 +112,17 @@ impl SocketIo {
             .expect("set before the layer is shared")
             .auth = auth;
         self
+    }
+
+    /// Turns connection state recovery on, keeping sessions in `recovery`'s store. Call
+    /// before serving; only the first call counts.
+    pub fn enable_recovery(&self, recovery: Recovery) {
+        let _ = self.shared.recovery.set(recovery);
+    }
+
+    /// Tells `observer` about every socket from now on; a second observer is ignored.
+    pub fn set_observer(&self, observer: Arc<dyn SocketObserver>) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// Replaces the namespace allowlist for connects from now on.
@@ -113,7 +145,7 @@ struct Partial {
 struct ClientState {
     sockets: Vec<Arc<Socket>>,
     partial: Option<Partial>,
-    /// Namespace connects whose authentication is still running.
+    /// Namespace connects still being checked (authentication) or recovered.
     pending: Vec<PendingConnect>,
     closed: bool,
 }
@@ -195,15 +227,30 @@ impl EngineHandler for SocketIo {
         }
     }
 
-    fn on_close(&self, session: &Arc<Session<Client>>, _reason: CloseReason) {
+    fn on_close(&self, session: &Arc<Session<Client>>, reason: CloseReason) {
         let mut state = session.data.lock();
         state.closed = true;
         state.partial = None;
         state.pending.clear();
+        let recovery = self
+            .shared
+            .recovery
+            .get()
+            .filter(|_| recovery::recoverable(reason));
         for socket in std::mem::take(&mut state.sockets) {
-            self.shared.adapter.remove(&socket);
+            let rooms = self.shared.adapter.remove(&socket);
             if socket.detach() {
-                self.shared.socket_gone(&socket);
+                self.shared
+                    .socket_gone(&socket, DisconnectReason::Session(reason));
+                if let (Some(recovery), Some(pid)) = (recovery, socket.pid) {
+                    let rooms = rooms.iter().map(|r| r.to_string()).collect();
+                    let saved = SavedSession {
+                        sid: socket.sid,
+                        rooms,
+                        user: socket.user().map(str::to_owned),
+                    };
+                    recovery.store.persist(&socket.namespace, pid, saved);
+                }
             }
         }
     }
@@ -291,14 +338,13 @@ impl SocketIo {
                 if let Some(socket) = index.map(|i| state.sockets.swap_remove(i)) {
                     self.shared.adapter.remove(&socket);
                     if socket.detach() {
-                        self.shared.socket_gone(&socket);
+                        self.shared
+                            .socket_gone(&socket, DisconnectReason::ClientNamespaceDisconnect);
                     }
                 }
             }
             PacketType::Event | PacketType::BinaryEvent => {
-                // No handler for client events yet: counted, then dropped. A client
-                // asking for an ack gets none, as from a server with no handler.
-                self.shared.client_events_dropped.inc();
+                self.on_event(session, packet, attachments);
             }
             PacketType::Ack | PacketType::BinaryAck => {
                 let (Some(id), Some(Value::Array(values))) = (packet.id, packet.data) else {
@@ -316,6 +362,39 @@ impl SocketIo {
             }
             // Refused by the decoder.
             PacketType::ConnectError => {}
+        }
+    }
+
+    /// A client's event goes to the observer; with none, or one that does not take it, it
+    /// is counted and dropped, and a client asking for an ack gets none, as from a server
+    /// with no handler.
+    fn on_event(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
+        let taken = match (self.shared.observer.get(), packet.data) {
+            (Some(observer), Some(Value::Array(mut values))) => {
+                let socket = session.data.socket(&packet.namespace);
+                // The decoder checked that the first value is the event name.
+                match (socket, values.is_empty()) {
+                    (Some(socket), false) => match values.remove(0) {
+                        Value::String(event) => observer.on_event(
+                            &socket,
+                            ClientEvent {
+                                event,
+                                args: Args {
+                                    values,
+                                    attachments,
+                                },
+                                ack_id: packet.id,
+                            },
+                        ),
+                        _ => false,
+                    },
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !taken {
+            self.shared.client_events_dropped.inc();
         }
     }
 }

@@ -267,10 +267,32 @@ pub fn encode_event(namespace: &str, event: &str, args: &Args, ack_id: Option<u6
     with_attachments(out, &args.attachments)
 }
 
+/// The server's answer to a client's event: `43<id>[...args]`, or a binary ack with its
+/// attachments.
+pub fn encode_ack(namespace: &str, id: u64, args: &Args) -> Outbound {
+    let kind = if args.attachments.is_empty() {
+        PacketType::Ack
+    } else {
+        PacketType::BinaryAck
+    };
+    let mut out = header(kind, namespace, args.attachments.len(), 64);
+    out.extend_from_slice(id.to_string().as_bytes());
+    serde_json::to_writer(&mut out, &args.values).expect("JSON into a Vec cannot fail");
+    with_attachments(out, &args.attachments)
+}
+
 /// The answer to a namespace connect: `40/ns,{"sid":"..."}`.
 pub fn encode_connect(namespace: &str, sid: &str) -> Outbound {
     let mut out = header(PacketType::Connect, namespace, 0, 32);
     serde_json::to_writer(&mut out, &serde_json::json!({ "sid": sid }))
+        .expect("JSON into a Vec cannot fail");
+    with_attachments(out, &[])
+}
+
+/// A namespace connect answer with recovery on: `40/ns,{"sid":"...","pid":"..."}`.
+pub fn encode_connect_recoverable(namespace: &str, sid: &str, pid: &str) -> Outbound {
+    let mut out = header(PacketType::Connect, namespace, 0, 64);
+    serde_json::to_writer(&mut out, &serde_json::json!({ "sid": sid, "pid": pid }))
         .expect("JSON into a Vec cannot fail");
     with_attachments(out, &[])
 }
@@ -296,6 +318,23 @@ pub fn encode_disconnect(namespace: &str) -> Outbound {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn acks_encode() {
+        let args = Args {
+            values: vec![json!(1), json!("a")],
+            attachments: Vec::new(),
+        };
+        assert_eq!(text(&encode_ack("/", 7, &args)), r#"437[1,"a"]"#);
+        assert_eq!(text(&encode_ack("/x", 0, &Args::default())), "43/x,0[]");
+        let binary = Args {
+            values: vec![json!({"_placeholder": true, "num": 0})],
+            attachments: vec![Bytes::from_static(b"\x01")],
+        };
+        let out = encode_ack("/", 2, &binary);
+        assert_eq!(text(&out), r#"461-2[{"_placeholder":true,"num":0}]"#);
+        assert_eq!(out.frames().len(), 2);
+    }
 
     fn text(out: &Outbound) -> String {
         match &out.frames()[0] {

@@ -3,13 +3,15 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::packet::{Args, encode_disconnect};
+use super::observer::DisconnectReason;
+use super::packet::{Args, PacketType, encode_ack, encode_disconnect};
+use super::recovery::Offset;
 use super::{Client, Shared};
 use crate::config::Transport;
 use crate::engine::sid::Sid;
@@ -26,6 +28,9 @@ pub struct Identity {
     /// Data attached to the socket (a JSON object).
     pub data: Option<Value>,
 }
+
+/// Live deliveries held during a recovery, each with its offset if it has one.
+type Held = Vec<(Option<Offset>, Outbound)>;
 
 /// One client's connection to one namespace.
 pub struct Socket {
@@ -50,19 +55,32 @@ pub struct Socket {
     gauge_transport: AtomicU8,
     pub(super) shared: Arc<Shared>,
     pub(super) metric_namespace: Arc<str>,
+    /// The private id that recovers this socket (only with `[recovery] enabled`).
+    pub(super) pid: Option<Sid>,
+    /// Set while a recovery replays missed events: live deliveries wait in `held`.
+    /// Checked once per delivery; never set without recovery.
+    holding: AtomicBool,
+    held: Mutex<Option<Held>>,
+    /// The newest offset a recovery's replay covered: a live delivery of an event at or
+    /// before it (one logged before the replay read the log, published after) is a repeat.
+    replayed_to: OnceLock<Offset>,
 }
 
 impl Socket {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
+        sid: Sid,
         namespace: Arc<str>,
         session: Arc<Session<Client>>,
         auth: Value,
         identity: Identity,
         shared: Arc<Shared>,
         metric_namespace: Arc<str>,
+        pid: Option<Sid>,
+        holding: bool,
     ) -> Self {
         Socket {
-            sid: Sid::random(),
+            sid,
             namespace,
             session,
             auth,
@@ -74,13 +92,72 @@ impl Socket {
             gauge_transport: AtomicU8::new(Transport::Polling as u8),
             shared,
             metric_namespace,
+            pid,
+            holding: AtomicBool::new(holding),
+            held: Mutex::new(holding.then(Vec::new)),
+            replayed_to: OnceLock::new(),
         }
     }
 
     /// Queues an encoded packet for this client. `false` when it was not queued (the
     /// session closed, or its queue was full and the slow-client policy applied).
     pub fn send(&self, packet: &Outbound) -> bool {
+        self.deliver(packet, None)
+    }
+
+    /// Like [`Self::send`], for an event that carries `offset` as its last argument: while
+    /// a recovery replays, the offset tells whether the replay already covered it.
+    pub fn deliver(&self, packet: &Outbound, offset: Option<Offset>) -> bool {
+        if let (Some(offset), Some(covered)) = (offset, self.replayed_to.get())
+            && offset <= *covered
+        {
+            return true;
+        }
+        if self.holding.load(Ordering::Acquire) {
+            let mut held = self.held.lock().expect("held lock poisoned");
+            if let Some(held) = held.as_mut() {
+                held.push((offset, packet.clone()));
+                return true;
+            }
+        }
+        self.send_now(packet)
+    }
+
+    /// Sends past the hold: the CONNECT answer and replayed events of a recovery.
+    pub(super) fn send_now(&self, packet: &Outbound) -> bool {
         self.session.send(packet.clone()).is_ok()
+    }
+
+    /// Ends a recovery's hold: sends what was held, in order, except the events at or
+    /// before `covered` (the replay sent them).
+    pub(super) fn release_hold(&self, covered: Option<Offset>) {
+        if let Some(covered) = covered {
+            let _ = self.replayed_to.set(covered);
+        }
+        let mut held = self.held.lock().expect("held lock poisoned");
+        for (offset, packet) in held.take().into_iter().flatten() {
+            if offset.is_some_and(|o| covered.is_some_and(|c| o <= c)) {
+                continue;
+            }
+            self.send_now(&packet);
+        }
+        // Under the lock: a delivery that still sees `holding` waits for it, then sends
+        // after everything held.
+        self.holding.store(false, Ordering::Release);
+    }
+
+    /// Gives up a socket whose recovery failed, before its CONNECT answer: it leaves the
+    /// index and the client, silently (the client is answered by a fresh socket).
+    pub(super) fn abandon(&self) {
+        self.shared.adapter.remove(self);
+        if self.session.data.forget(&self.sid) && self.detach() {
+            // Never announced to the observer: only the gauge knew of it.
+            self.shared
+                .metrics
+                .sockets
+                .with_label_values(&[&self.metric_namespace, self.gauge_transport().as_str()])
+                .dec();
+        }
     }
 
     /// The transport the client uses now.
@@ -111,6 +188,25 @@ impl Socket {
     /// The data authentication attached to the socket (a JSON object), if any.
     pub fn data(&self) -> Option<&Value> {
         self.data.as_ref()
+    }
+
+    /// Answers the client's event `id` with `args`; `false` when it could not be queued.
+    pub fn send_ack(&self, id: u64, args: &Args) -> bool {
+        let kind = if args.attachments.is_empty() {
+            PacketType::Ack
+        } else {
+            PacketType::BinaryAck
+        };
+        let sent = self.send(&encode_ack(&self.namespace, id, args));
+        if sent {
+            self.shared.count_out(kind, 1);
+        }
+        sent
+    }
+
+    /// Whether the socket is still connected to its namespace.
+    pub fn is_connected(&self) -> bool {
+        self.attached.load(Ordering::Acquire)
     }
 
     /// Registers interest in the client's answer to ack id `id`. Call before sending.
@@ -171,12 +267,12 @@ impl Socket {
     /// The server ends this socket's namespace connection, after the adapter removed it
     /// from its index: the client gets a DISCONNECT packet ("io server disconnect") and
     /// does not reconnect by itself.
-    pub fn disconnect_by_server(&self) {
+    pub fn disconnect_by_server(self: &Arc<Self>) {
         if self.session.data.forget(&self.sid) && self.detach() {
-            self.shared.socket_gone(self);
-            let _ = self.session.send(encode_disconnect(&self.namespace));
             self.shared
-                .count_out(super::packet::PacketType::Disconnect, 1);
+                .socket_gone(self, DisconnectReason::ServerNamespaceDisconnect);
+            let _ = self.session.send(encode_disconnect(&self.namespace));
+            self.shared.count_out(PacketType::Disconnect, 1);
         }
     }
 }

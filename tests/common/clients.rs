@@ -90,6 +90,8 @@ pub struct ClientOptions {
     pub acks: Vec<(String, Value)>,
     /// Extra HTTP headers on the handshake (e.g. `Origin`).
     pub headers: Vec<(String, String)>,
+    /// Extra environment variables of the client's process (e.g. a CA bundle for TLS).
+    pub env: Vec<(String, String)>,
 }
 
 impl ClientOptions {
@@ -106,7 +108,14 @@ impl ClientOptions {
             reconnection: true,
             acks: Vec::new(),
             headers: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// An environment variable of the client's process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     /// The Engine.IO path.
@@ -238,6 +247,7 @@ impl Client {
         let argv = options.command_line();
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

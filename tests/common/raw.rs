@@ -238,7 +238,8 @@ impl RawPolling {
     }
 
     /// Waits until the session answers "Session ID unknown", reading whatever was still
-    /// queued for it first; panics (naming `context`) when it stays open for [`TIMEOUT`].
+    /// queued for it first (and the close packet, when the relay ended the session);
+    /// panics (naming `context`) when it stays open for [`TIMEOUT`].
     pub async fn assert_gone(&self, context: &str) {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {

@@ -263,8 +263,15 @@ async fn on_request(inner: &Arc<Inner>, nsp: &str, payload: &[u8]) {
             }
         }
         RequestKind::FetchSockets {
+            relay_skip: true, ..
+        } => {
+            // Counts an emit's recipients on Node.js peers; this node was counted through
+            // the emit's broadcast.
+        }
+        RequestKind::FetchSockets {
             request_id,
             selector,
+            relay_skip: false,
         } => {
             let sockets = local
                 .sockets(&target(nsp, selector))

@@ -10,6 +10,7 @@
 //! - `outbound` owns what this node sends to Redis: publishes, subscriber counts,
 //!   on-demand namespace subscriptions and the responses it owes other nodes.
 //! - `requests` owns this node's requests waiting for answers, and collects the answers.
+//! - `node_peers` counts an emit's recipients on Node.js peers, which do not report it.
 //!
 //! How many nodes answer is learnt the Node way, from `PUBSUB NUMSUB` of the namespace's
 //! request channel. Node servers do not answer broadcasts, joins, leaves or disconnects;
@@ -18,14 +19,17 @@
 //! never waits for a Node server that will not answer.
 
 mod conn;
+mod idempotency;
 mod inbound;
 mod local_ops;
+mod node_peers;
 mod outbound;
+pub mod replay;
 mod requests;
 pub mod wire;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -35,13 +39,14 @@ pub use local_ops::{BoxFuture, LocalOps};
 
 use self::conn::Connections;
 use self::outbound::send_responses;
+use self::replay::RedisReplay;
 use self::requests::{collect_acks, merge_acks, random_id};
 use self::wire::node::{Broadcast, RemoteSocket, Request, RequestKind, Response};
 use self::wire::{BroadcastOpts, Channels, EventPacket, Flags, Selector};
 use super::{
     AdapterError, Applied, EmitOutcome, EmitRequest, Listing, RoomInfo, SocketInfo, Target,
 };
-use crate::config::{ClusterConfig, Transport};
+use crate::config::{ClusterConfig, RecoveryConfig, Transport};
 use crate::metrics::Metrics;
 
 /// Whether the cluster engine can be used.
@@ -117,6 +122,8 @@ struct Inner {
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
     readiness: watch::Receiver<Readiness>,
     metrics: Metrics,
+    /// The replay log and saved sessions, with connection state recovery on.
+    replay: OnceLock<Arc<RedisReplay>>,
 }
 
 impl RedisCluster {
@@ -157,6 +164,7 @@ impl RedisCluster {
             pending: Mutex::new(HashMap::new()),
             readiness,
             metrics: options.metrics,
+            replay: OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(conn::supervise(
@@ -173,6 +181,15 @@ impl RedisCluster {
             },
         ));
         Ok(RedisCluster { inner })
+    }
+
+    /// Turns on connection state recovery across the cluster (sessions and the replay log
+    /// in Redis); the store for the Socket.IO layer. Call before serving.
+    pub fn enable_recovery(&self, config: &RecoveryConfig) -> Arc<RedisReplay> {
+        self.inner
+            .replay
+            .get_or_init(|| Arc::new(RedisReplay::new(self.inner.conns.clone(), config)))
+            .clone()
     }
 
     /// Up, or down with the reason.
@@ -230,10 +247,15 @@ impl RedisCluster {
         result
     }
 
-    async fn emit_unmeasured(&self, request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
+    async fn emit_unmeasured(&self, mut request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
         let inner = &*self.inner;
         let nsp = request.target.namespace.clone();
         inner.ensure_namespace(&nsp).await?;
+        // A replayable event is logged first; its offset rides as its last argument.
+        if let (Some(replay), None) = (inner.replay.get(), request.ack_timeout) {
+            let offset = replay.append(&request).await?;
+            request.args.values.push(offset.to_string().into());
+        }
         let packet = EventPacket {
             nsp: nsp.clone(),
             event: request.event.clone(),
@@ -257,18 +279,32 @@ impl RedisCluster {
                 .conns
                 .channels
                 .broadcast_for(&nsp, &broadcast.opts.selector.rooms);
-            let relays = inner
+            let [relays, nodes] = inner
                 .count_and_publish(
-                    &conn::relay_channel(&inner.conns.channels, &nsp),
+                    [
+                        conn::relay_channel(&inner.conns.channels, &nsp),
+                        inner.conns.channels.request(&nsp),
+                    ],
                     &channel,
                     encode(broadcast.encode())?,
                 )
                 .await?;
             let local = inner.local.emit(request).await;
-            let (remote, partial) = inner.collect_counts(rx, relays.saturating_sub(1)).await;
+            let relay_counts = inner.collect_counts(rx, relays.saturating_sub(1));
+            // Node.js peers do not answer the broadcast: they are asked apart.
+            let node_peers = nodes.saturating_sub(relays);
+            let ((remote, partial), (on_peers, peers_partial)) = if node_peers == 0 {
+                (relay_counts.await, (0, false))
+            } else {
+                let selector = broadcast.opts.selector;
+                tokio::join!(
+                    relay_counts,
+                    inner.count_on_node_peers(&nsp, selector, node_peers)
+                )
+            };
             return Ok(EmitOutcome {
-                recipients: local.recipients + remote,
-                partial,
+                recipients: local.recipients + remote + on_peers,
+                partial: partial || peers_partial,
                 ..local
             });
         };

@@ -93,23 +93,23 @@ impl Inner {
         Ok(())
     }
 
-    /// `PUBSUB NUMSUB count_channel` and `PUBLISH channel payload` in one round trip (a
-    /// pipeline: Redis runs them back to back); the subscriber count.
-    pub(super) async fn count_and_publish(
+    /// `PUBSUB NUMSUB count_channels...` and `PUBLISH channel payload` in one round trip
+    /// (a pipeline: Redis runs them back to back); the subscriber counts.
+    pub(super) async fn count_and_publish<const N: usize>(
         &self,
-        count_channel: &str,
+        count_channels: [String; N],
         channel: &str,
         payload: Vec<u8>,
-    ) -> Result<usize, AdapterError> {
+    ) -> Result<[usize; N], AdapterError> {
         self.check_up()?;
         let mut publisher = self
             .conns
             .publisher()
             .ok_or_else(|| AdapterError::ClusterUnavailable("not connected to Redis".into()))?;
-        let (counts, _receivers): (Vec<(String, usize)>, i64) = redis::pipe()
+        let (reply, _receivers): (Vec<(String, usize)>, i64) = redis::pipe()
             .cmd("PUBSUB")
             .arg("NUMSUB")
-            .arg(count_channel)
+            .arg(&count_channels[..])
             .cmd("PUBLISH")
             .arg(channel)
             .arg(payload)
@@ -117,7 +117,11 @@ impl Inner {
             .await
             .map_err(|err| AdapterError::ClusterUnavailable(err.to_string()))?;
         self.count_message("out", Kind::Broadcast);
-        Ok(counts.first().map_or(0, |(_, n)| *n))
+        let mut counts = [0; N];
+        for (count, (_, n)) in counts.iter_mut().zip(reply) {
+            *count = n;
+        }
+        Ok(counts)
     }
 
     /// Subscriber counts of `channels`.

@@ -160,6 +160,7 @@ impl Inner {
             kind: RequestKind::FetchSockets {
                 request_id: id,
                 selector: selector(target),
+                relay_skip: false,
             },
         };
         self.publish(&channel, Kind::Request, encode(request.encode())?)

@@ -252,7 +252,7 @@ async fn rooms_join_leave_and_listings() {
     let b = relay.connect("/").await;
     let body = json!({"to": [a.sid, b.sid], "rooms": ["r1", "r2"]}).to_string();
     assert_eq!(relay.post("/v1/join", &body).await, json!({"sockets": 2}));
-    let body = json!({"room": b.sid, "rooms": "r2"}).to_string();
+    let body = json!({"room": b.sid, "rooms": ["r2"]}).to_string();
     assert_eq!(relay.post("/v1/leave", &body).await, json!({"sockets": 1}));
 
     assert_eq!(

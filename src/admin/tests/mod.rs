@@ -350,7 +350,7 @@ async fn bodies_are_validated_whole_before_anything_is_done() {
         ),
         (
             "/v1/leave",
-            r#"{"to":"a","rooms":"r","broadcast":true}"#,
+            r#"{"to":"a","rooms":["r"],"broadcast":true}"#,
             "conflicting_target",
             None,
         ),
@@ -678,7 +678,7 @@ async fn answers_through_the_adapter() {
         ),
         (
             "/v1/leave",
-            r#"{"broadcast":true,"rooms":"r"}"#,
+            r#"{"broadcast":true,"rooms":["r"]}"#,
             json!({"sockets": 0}),
         ),
         (

@@ -53,6 +53,8 @@ function askToken() {
   message.textContent = token ? 'That token was refused.' : '';
   token = '';
   sessionStorage.removeItem(TOKEN_KEY);
+  // Reachable again if the dialog is dismissed (Escape) without a token.
+  $('token-change').hidden = false;
   const dialog = $('token-dialog');
   if (!dialog.open) dialog.showModal();
   $('token-input').focus();
@@ -70,7 +72,6 @@ $('token-form').addEventListener('submit', () => {
 $('token-change').addEventListener('click', () => {
   token = '';
   askToken();
-  $('token-message').hidden = true;
 });
 
 // ---- stats stream -----------------------------------------------------------------------

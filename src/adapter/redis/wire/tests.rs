@@ -265,7 +265,8 @@ fn request_structures_match_the_captures() {
         req(&adapter, "A12").kind,
         RequestKind::FetchSockets {
             request_id: "Cl4tm0".into(),
-            selector: Selector::default()
+            selector: Selector::default(),
+            relay_skip: false,
         }
     );
     assert_eq!(
@@ -452,6 +453,24 @@ fn counted_requests_stay_readable_by_node() {
         br#"{"uid":"abcdef","requestId":"q1","type":2,"opts":{"rooms":[],"except":[]},"rooms":["r"]}"#
     );
     assert_eq!(Request::decode(&bytes).unwrap(), join);
+    // Node reads `opts` of a fetch and ignores `relaySkip`.
+    let fetch = Request {
+        uid: Some("abcdef".into()),
+        kind: RequestKind::FetchSockets {
+            request_id: "q3".into(),
+            selector: Selector {
+                rooms: vec!["r".into()],
+                except: vec![],
+            },
+            relay_skip: true,
+        },
+    };
+    let bytes = fetch.encode().unwrap();
+    assert_eq!(
+        bytes,
+        br#"{"uid":"abcdef","requestId":"q3","type":5,"opts":{"rooms":["r"],"except":[]},"relaySkip":true}"#
+    );
+    assert_eq!(Request::decode(&bytes).unwrap(), fetch);
     let count = Response::Count {
         request_id: "q1".into(),
         count: 3,

@@ -95,6 +95,9 @@ pub enum RequestKind {
         request_id: String,
         /// Which sockets.
         selector: Selector,
+        /// sio-relay's `relaySkip: true` (Node ignores it): sio-relay nodes do not answer,
+        /// so that only Node.js peers do. Sent to count an emit's recipients on them.
+        relay_skip: bool,
     },
     /// Type 6: an event for the servers themselves, `[event, ...args]`.
     ServerSideEmit {
@@ -194,6 +197,7 @@ impl Request {
             5 => RequestKind::FetchSockets {
                 request_id: required_id(request_id)?,
                 selector: obj.take_as("opts")?.unwrap_or_default(),
+                relay_skip: obj.take_as("relaySkip")?.unwrap_or(false),
             },
             6 => {
                 let data = obj
@@ -263,8 +267,15 @@ impl Request {
                 fields.push("sid", Field::Str(sid));
                 fields.push("close", Field::Bool(*close));
             }
-            RequestKind::FetchSockets { selector, .. } => {
-                fields.push("opts", Field::Selector(selector))
+            RequestKind::FetchSockets {
+                selector,
+                relay_skip,
+                ..
+            } => {
+                fields.push("opts", Field::Selector(selector));
+                if *relay_skip {
+                    fields.push("relaySkip", Field::Bool(true));
+                }
             }
             RequestKind::ServerSideEmit { data, .. } => fields.push("data", Field::Args(data)),
             RequestKind::Broadcast { packet, opts, .. } => {
