@@ -688,3 +688,137 @@ async fn a_users_devices_on_two_nodes_each_get_one_push() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Connection state recovery with `[auth]`, on one node and with the Redis store: a
+/// reconnecting client is checked again; as the same user it gets its sid, user, `data`,
+/// user room and missed events back; with another user's token it gets a fresh socket;
+/// with a bad token it is refused.
+#[tokio::test]
+async fn a_recovered_socket_keeps_its_user_and_only_that_user_recovers_it() {
+    let adapters: &[AdapterKind] = if cfg!(feature = "redis") {
+        &[AdapterKind::Memory, AdapterKind::Redis]
+    } else {
+        &[AdapterKind::Memory]
+    };
+    for adapter in adapters {
+        let prefix = format!("auth-recovery-{}", std::process::id());
+        let relay = jwt_relay(|config| {
+            config.recovery.enabled = true;
+            config.cluster.adapter = *adapter;
+            config.cluster.key_prefix = prefix;
+        })
+        .await;
+        let admin = relay.admin();
+        common::eventually("ready", TIMEOUT, || async {
+            (admin.get("/readyz").await.status == 200).then_some(())
+        })
+        .await;
+        let no_sockets = || async {
+            common::eventually("no sockets", TIMEOUT, || async {
+                let listing = admin.get("/v1/sockets").await;
+                (listing.json["sockets"].as_array().map(Vec::len) == Some(0)).then_some(())
+            })
+            .await
+        };
+        let token = |user: &str| json!({"token": hs256(json!({"sub": user, "exp": now() + 600, "data": {"of": user}}))});
+        let mut client = relay
+            .client(ClientKind::Js)
+            .transports("websocket")
+            .auth(token("alice"))
+            .connect()
+            .await;
+        let sid = client.sid("/").unwrap();
+        // The client learns an offset from the first event it reads.
+        let sent = admin
+            .emit(&json!({"user": "alice", "event": "warmup"}))
+            .await;
+        assert_eq!(sent.expect_status(200)["recipients"], 1);
+        client.wait_event("/", "warmup").await;
+
+        // Away and back as the same user: recovered, with its identity.
+        client
+            .send(json!({"cmd": "kill_transport", "pause_ms": 1000}))
+            .await;
+        client.wait_disconnect("/").await;
+        no_sockets().await;
+        let sent = admin
+            .emit(&json!({"user": "alice", "event": "missed", "data": 1}))
+            .await;
+        assert_eq!(sent.expect_status(200)["recipients"], 0);
+        let connect = client
+            .wait_for(|v| common::clients::is(v, "connect"), TIMEOUT)
+            .await;
+        assert_eq!(
+            connect["recovered"],
+            true,
+            "{adapter:?} {}",
+            client.report()
+        );
+        assert_eq!(connect["sid"], sid);
+        let missed = client.wait_event("/", "missed").await;
+        assert_eq!(missed[0], 1, "{missed}");
+        let listing = admin.sockets("user=alice").await;
+        let sockets = listing.expect_status(200)["sockets"].clone();
+        assert_eq!(sockets.as_array().map(Vec::len), Some(1), "{sockets}");
+        assert_eq!(sockets[0]["sid"], sid);
+        assert_eq!(sockets[0]["user"], "alice");
+        assert_eq!(sockets[0]["data"], json!({"of": "alice"}));
+        assert_eq!(sockets[0]["rooms"], json!(["user:alice"]));
+        let sent = admin
+            .emit(&json!({"user": "alice", "event": "after"}))
+            .await;
+        assert_eq!(sent.expect_status(200)["recipients"], 1);
+        client.wait_event("/", "after").await;
+
+        // Back with another user's token: a fresh socket for that user.
+        client
+            .send(json!({"cmd": "set_auth", "auth": token("bob")}))
+            .await;
+        client
+            .send(json!({"cmd": "kill_transport", "pause_ms": 500}))
+            .await;
+        client.wait_disconnect("/").await;
+        let connect = client
+            .wait_for(|v| common::clients::is(v, "connect"), TIMEOUT)
+            .await;
+        assert_eq!(
+            connect["recovered"],
+            false,
+            "{adapter:?} {}",
+            client.report()
+        );
+        assert_ne!(connect["sid"], sid);
+        let bob = admin.sockets("user=bob").await;
+        assert_eq!(bob.expect_status(200)["sockets"][0]["sid"], connect["sid"]);
+        let alice = admin.sockets("user=alice").await;
+        assert_eq!(alice.expect_status(200)["sockets"], json!([]));
+        let metrics = admin.metrics().await;
+        assert_eq!(
+            metric_value(
+                &metrics,
+                r#"sio_relay_recoveries_total{outcome="unknown_session"}"#
+            ),
+            Some(1.0),
+            "{adapter:?}"
+        );
+
+        // Back with a bad token, while holding a claim: refused, not recovered.
+        let sent = admin.emit(&json!({"user": "bob", "event": "offset"})).await;
+        assert_eq!(sent.expect_status(200)["recipients"], 1);
+        client.wait_event("/", "offset").await;
+        client
+            .send(json!({"cmd": "set_auth", "auth": {"token": "not-a-jwt"}}))
+            .await;
+        client
+            .send(json!({"cmd": "kill_transport", "pause_ms": 500}))
+            .await;
+        client.wait_disconnect("/").await;
+        let line = client
+            .wait_for(|v| common::clients::is(v, "connect_error"), TIMEOUT)
+            .await;
+        assert_eq!(code(&line), "token_invalid", "{line}");
+        no_sockets().await;
+        client.exit().await;
+        relay.shutdown().await;
+    }
+}

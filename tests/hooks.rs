@@ -562,3 +562,97 @@ async fn example_backends_work_as_documented() {
         let _ = example.child.kill().await;
     }
 }
+
+/// With `[auth]`, a hook sees the socket's real `user` and `data` (event, connect and
+/// disconnect), and an answer's emit with `user` reaches every socket of that user, through
+/// their user rooms, and not the sender.
+#[tokio::test]
+async fn hooks_see_the_authenticated_user_and_answers_reach_user_rooms() {
+    let mut backend = Backend::start(|body: Value| async move {
+        let answer = match body["event"].as_str() {
+            Some("notify") => json!({
+                "emit": [{"event": "note", "user": body["args"][0].clone(), "data": "hi"}],
+                "ack": ["sent"],
+            }),
+            _ => json!({}),
+        };
+        (200, answer.to_string())
+    })
+    .await;
+    let jwt_secret = "hooks-test-secret-of-enough-length-0123";
+    let relay = start_relay(|c| {
+        hooks(
+            c,
+            &backend.url(),
+            &["*"],
+            &[LifecycleEvent::Connect, LifecycleEvent::Disconnect],
+        );
+        c.auth.mode = sio_relay::config::AuthMode::Jwt;
+        c.auth.jwt_secret = jwt_secret.into();
+    })
+    .await;
+    let token = |sub: &str| {
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        let claims = json!({"sub": sub, "exp": exp, "rooms": ["team"], "data": {"plan": sub}});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(jwt_secret.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+
+    let mut alice_js = relay
+        .client(ClientKind::Js)
+        .auth(json!({"token": token("alice")}))
+        .connect()
+        .await;
+    let alice_sid = alice_js.sid("/").unwrap();
+    let connect = backend
+        .wait(|r| r.kind() == "connect" && r.body["sid"] == alice_sid)
+        .await;
+    connect.assert_signed(SECRET);
+    assert_eq!(connect.body["user"], "alice");
+    assert_eq!(connect.body["data"], json!({"plan": "alice"}));
+    let mut rooms: Vec<String> = serde_json::from_value(connect.body["rooms"].clone()).unwrap();
+    rooms.sort();
+    assert_eq!(rooms, ["team", "user:alice"]);
+    let mut alice_py = relay
+        .client(ClientKind::Py)
+        .auth(json!({"token": token("alice")}))
+        .connect()
+        .await;
+    let mut bob = relay
+        .client(ClientKind::Js)
+        .auth(json!({"token": token("bob")}))
+        .connect()
+        .await;
+    let bob_sid = bob.sid("/").unwrap();
+
+    bob.emit_with_ack("/", "notify", json!(["alice"]), 1, Some(5_000))
+        .await;
+    let event = backend.wait(|r| r.kind() == "event").await;
+    assert_eq!(
+        event.body,
+        json!({"type": "event", "namespace": "/", "sid": bob_sid, "user": "bob",
+               "event": "notify", "args": ["alice"], "ack": true})
+    );
+    assert_eq!(alice_js.wait_event("/", "note").await, json!(["hi"]));
+    assert_eq!(alice_py.wait_event("/", "note").await, json!(["hi"]));
+    let line = bob.wait_for(ack_line(1), TIMEOUT).await;
+    assert_eq!(line["args"], json!(["sent"]));
+    // The emit named a user: the sender, not that user, got nothing.
+    assert!(!bob.history().iter().any(|v| is(v, "event")));
+
+    bob.exit().await;
+    let disconnect = backend
+        .wait(|r| r.kind() == "disconnect" && r.body["sid"] == bob_sid)
+        .await;
+    assert_eq!(disconnect.body["user"], "bob");
+    alice_js.exit().await;
+    alice_py.exit().await;
+}
