@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod glob;
 pub mod hooks;
 pub mod logging;
 pub mod metrics;

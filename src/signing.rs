@@ -1,5 +1,6 @@
-//! Signing of the relay's own HTTP requests to backends (the auth webhook, hooks), so a
-//! backend can tell they come from the relay and are fresh.
+//! Signing of the relay's own HTTP requests to backends (the auth webhook, the backend
+//! hooks), so a backend can tell they come from the relay and are fresh. The one place
+//! both sign with.
 //!
 //! Every such request carries three headers:
 //! - `X-Sio-Relay-Timestamp`: unix seconds when it was signed;
@@ -81,6 +82,11 @@ mod tests {
         assert_eq!(
             signature(b"s3cret", 1_700_000_000, br#"{"a":1}"#),
             "v1=1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940"
+        );
+        // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac secret
+        assert_eq!(
+            signature(b"secret", 1_700_000_000, br#"{"a":1}"#),
+            "v1=49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686"
         );
     }
 

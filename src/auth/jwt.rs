@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::jwks::{Jwks, Lookup};
-use super::{Check, Code, MAX_TOKEN_BYTES, Outcome, Refusal, SetupError, glob, grant};
+use super::{Check, Code, MAX_TOKEN_BYTES, Outcome, Refusal, SetupError, grant};
 use crate::config::AuthConfig;
+use crate::glob;
 
 /// The claims the relay reads; others are ignored.
 #[derive(Deserialize)]

@@ -11,7 +11,6 @@
 //! This module knows nothing of sockets or sessions; it maps a request to a [`Grant`] or
 //! a [`Refusal`].
 
-mod glob;
 mod handshake;
 mod jwks;
 mod jwt;

@@ -18,10 +18,11 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::request::{self, Posted};
-use super::{Inner, answer, delivery_id, identity};
+use super::{Inner, answer, identity};
 use crate::adapter::Target;
 use crate::config::LifecycleEvent;
 use crate::engine::sid::Sid;
+use crate::signing;
 use crate::socketio::observer::DisconnectReason;
 use crate::socketio::socket::Socket;
 
@@ -85,7 +86,7 @@ impl LifecycleJob {
             namespace: socket.namespace.clone(),
             sid: socket.sid,
             body: Bytes::from(serde_json::to_vec(body).expect("JSON values serialize")),
-            delivery: delivery_id(),
+            delivery: signing::delivery_id(),
         }
     }
 

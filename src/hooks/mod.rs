@@ -18,11 +18,9 @@
 //! The settings are swapped whole on reload; each request reads them once.
 
 mod answer;
-mod glob;
 mod lifecycle;
 mod request;
 mod serial;
-pub mod sign;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -40,7 +38,9 @@ use self::serial::SerialQueues;
 use crate::adapter::{Adapter, EmitRequest};
 use crate::admin::binary;
 use crate::config::{HooksConfig, LifecycleEvent};
+use crate::glob;
 use crate::metrics::Metrics;
+use crate::signing;
 use crate::socketio::observer::{ClientEvent, DisconnectReason, SocketObserver};
 use crate::socketio::socket::Socket;
 
@@ -226,7 +226,7 @@ impl Inner {
             "ack": event.ack_id.is_some(),
         });
         let body = Bytes::from(serde_json::to_vec(&body).expect("JSON values serialize"));
-        let delivery = delivery_id();
+        let delivery = signing::delivery_id();
         let started = Instant::now();
         let posted = request::post(&self.http, live.post(&delivery, body)).await;
         let outcome = match &posted {
@@ -316,9 +316,4 @@ fn identity(socket: &Socket) -> (Value, Value) {
             .map_or(Value::Null, |u| Value::String(u.to_owned())),
         socket.data().cloned().unwrap_or(Value::Null),
     )
-}
-
-/// A unique id for one delivery: 128 random bits in hex.
-fn delivery_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }
