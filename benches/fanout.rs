@@ -45,7 +45,11 @@ fn fixture() -> Fixture {
         let mut sessions = Vec::with_capacity(SOCKETS);
         let mut sids = Vec::with_capacity(SOCKETS);
         for _ in 0..SOCKETS {
-            let session = engine.open_session(remote, Transport::Websocket);
+            let session = engine.open_session(
+                remote,
+                Transport::Websocket,
+                &sio_relay::engine::Handshake::none(),
+            );
             engine
                 .handler()
                 .on_message(&session, Message::Text(Bytes::from_static(b"0")));

@@ -41,6 +41,9 @@ pub enum StartError {
     /// The cluster adapter could not be set up.
     #[error("{0}")]
     Cluster(String),
+    /// Client authentication could not be set up (a bad key file...).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::SetupError),
     /// The TLS certificate or key could not be loaded.
     #[error("{0}")]
     Tls(#[from] TlsError),
@@ -175,13 +178,16 @@ impl Relay {
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
         let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
-        let socketio = SocketIo::new(local.clone(), &config.server.namespaces, metrics.clone());
+        let auth = crate::auth::Auth::new(&config.auth, &metrics)?;
+        let socketio = SocketIo::new(local.clone(), &config.server.namespaces, metrics.clone())
+            .with_auth(auth);
         if config.recovery.enabled {
             enable_recovery(&config, &adapter, &local, &socketio, &metrics);
         }
         let hooks = Hooks::new(
             &config.hooks,
             config.admin.max_body_bytes,
+            &config.auth.user_room_prefix,
             adapter.clone(),
             metrics.clone(),
         );
@@ -208,7 +214,8 @@ impl Relay {
                 .filter(|_| config.tls.enabled_on(listener))
                 .map(Tls::acceptor)
         };
-        let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin);
+        let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin)
+            .with_user_room_prefix(&config.auth.user_room_prefix);
         let admin = crate::admin::router(admin_state.clone());
         let admin_server = match acceptor_for(Listener::Admin) {
             None => serve(admin_listener, admin, stop_accepting.clone()),
@@ -274,6 +281,9 @@ impl Relay {
         if new.cluster != old.cluster {
             restart.push("cluster");
         }
+        if new.auth != old.auth {
+            restart.push("auth");
+        }
         if new.recovery != old.recovery {
             restart.push("recovery");
         }
@@ -314,6 +324,7 @@ impl Relay {
         new.server.path = old.server.path.clone();
         new.admin.listen = old.admin.listen;
         new.cluster = old.cluster.clone();
+        new.auth = old.auth.clone();
         new.recovery = old.recovery.clone();
         new.log.format = old.log.format;
         new.tls = tls;

@@ -16,13 +16,16 @@
 pub mod adapter;
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod glob;
 pub mod hooks;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod signing;
 pub mod socketio;
 pub mod tls;

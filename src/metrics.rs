@@ -51,6 +51,10 @@ pub struct Metrics {
     pub cluster_redis_connected: IntGauge,
     /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
     pub cluster_redis_disconnections: IntCounter,
+    /// `sio_relay_auth_total{outcome}`: namespace connects checked by `[auth]`; `outcome`
+    /// is `accepted` or the refusal code (`token_missing`, `token_invalid`,
+    /// `token_expired`, `namespace_forbidden`, `rejected`, `auth_unavailable`).
+    pub auth: IntCounterVec,
     /// `sio_relay_recovery_buffered_bytes`: bytes of events this node keeps for connection
     /// state recovery (its memory replay logs; 0 in a cluster, whose log is in Redis).
     pub recovery_buffered_bytes: IntGauge,
@@ -209,6 +213,14 @@ impl Metrics {
             "Connections to the cluster's Redis lost.",
         )
         .expect("valid metric");
+        let auth = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_auth_total",
+                "Namespace connects checked by [auth], by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let hook_requests = IntCounterVec::new(
             Opts::new(
                 "sio_relay_hook_requests_total",
@@ -284,6 +296,7 @@ impl Metrics {
             Box::new(cluster_request_duration.clone()),
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
+            Box::new(auth.clone()),
             Box::new(recovery_buffered_bytes.clone()),
             Box::new(recovery_buffered_messages.clone()),
             Box::new(recoveries.clone()),
@@ -322,6 +335,7 @@ impl Metrics {
             cluster_request_duration,
             cluster_redis_connected,
             cluster_redis_disconnections,
+            auth,
             recovery_buffered_bytes,
             recovery_buffered_messages,
             recoveries,

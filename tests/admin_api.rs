@@ -650,10 +650,12 @@ async fn sockets_and_rooms_listings() {
             [
                 "address",
                 "connected_at",
+                "data",
                 "namespace",
                 "rooms",
                 "sid",
-                "transport"
+                "transport",
+                "user"
             ],
             "{socket}"
         );

@@ -6,6 +6,7 @@ mod common;
 
 use common::{ClientKind, QUIET, TIMEOUT, TempFile, run_relay_cli, spawn_relay_process};
 use serde_json::json;
+use sio_relay::config::{AdminKey, AdminOp, AuthMode};
 
 const FULL: &str = "full-access-token-1";
 const ORDERS: &str = "orders-key-token-7f3a";
@@ -164,6 +165,124 @@ async fn a_scoped_key_is_refused_outside_its_scope_changes_nothing_and_is_audite
     );
     client.exit().await;
     drop(relay);
+}
+
+/// The selector's `user` names user rooms (`[auth]`), so a scoped key reaches users only
+/// through a room glob that matches those rooms, on every route that takes a selector.
+#[tokio::test]
+async fn a_scoped_key_addresses_users_only_through_their_rooms() {
+    const JWT_SECRET: &str = "keys-test-secret-of-enough-length-01234";
+    const USERS: &str = "users-key-token-9c1d";
+    let key = |name: &str, token: &str, rooms: &[&str]| AdminKey {
+        name: name.into(),
+        token: token.into(),
+        namespaces: vec!["/".into()],
+        rooms: rooms.iter().map(|r| r.to_string()).collect(),
+        ops: vec![
+            AdminOp::Emit,
+            AdminOp::Join,
+            AdminOp::Leave,
+            AdminOp::Disconnect,
+            AdminOp::Read,
+        ],
+    };
+    let relay = common::start_relay(|c| {
+        c.admin.tokens = vec![FULL.into()];
+        c.admin.keys = vec![
+            key("notifications", USERS, &["user:*"]),
+            key("orders-service", ORDERS, &["orders:*"]),
+        ];
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.jwt_secret = JWT_SECRET.into();
+    })
+    .await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "alice", "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let mut client = relay
+        .client(ClientKind::Js)
+        .transports("websocket")
+        .auth(json!({ "token": token }))
+        .no_reconnect()
+        .connect()
+        .await;
+    let admin = relay.admin();
+
+    let sent = admin
+        .post_json(
+            "/v1/emit",
+            &json!({"user": "alice", "event": "note"}),
+            Some(USERS),
+        )
+        .await;
+    assert_eq!(sent.expect_status(200)["recipients"], 1);
+    client.wait_event("/", "note").await;
+    let listed = admin.get_with("/v1/sockets?user=alice", Some(USERS)).await;
+    assert_eq!(listed.expect_status(200)["sockets"][0]["user"], "alice");
+    admin
+        .post_json(
+            "/v1/join",
+            &json!({"user": "alice", "rooms": ["user:shared"]}),
+            Some(USERS),
+        )
+        .await
+        .expect_status(200);
+
+    for (path, body) in [
+        ("/v1/emit", json!({"user": "alice", "event": "bill"})),
+        (
+            "/v1/emit",
+            json!({"to": "orders:1", "user": "alice", "event": "bill"}),
+        ),
+        ("/v1/join", json!({"user": "alice", "rooms": ["orders:1"]})),
+        ("/v1/leave", json!({"user": "alice", "rooms": ["orders:1"]})),
+        ("/v1/disconnect", json!({"user": "alice"})),
+    ] {
+        let refused = admin.post_json(path, &body, Some(ORDERS)).await;
+        refused.expect_status(403);
+        assert_eq!(refused.error_code(), Some("forbidden"), "{path} {body}");
+    }
+    // A key for users may not name other rooms either.
+    let refused = admin
+        .post_json(
+            "/v1/join",
+            &json!({"user": "alice", "rooms": ["orders:1"]}),
+            Some(USERS),
+        )
+        .await;
+    assert_eq!(refused.error_code(), Some("forbidden"));
+    let refused = admin.get_with("/v1/sockets?user=alice", Some(ORDERS)).await;
+    assert_eq!(refused.error_code(), Some("forbidden"));
+    client
+        .expect_none(
+            |line| common::clients::is(line, "event") && line["event"] == "bill",
+            QUIET,
+        )
+        .await;
+    let rooms = admin.sockets("user=alice").await;
+    let mut rooms: Vec<String> =
+        serde_json::from_value(rooms.expect_status(200)["sockets"][0]["rooms"].clone()).unwrap();
+    rooms.sort();
+    assert_eq!(
+        rooms,
+        ["user:alice", "user:shared"],
+        "the refused join changed nothing"
+    );
+
+    let gone = admin
+        .post_json("/v1/disconnect", &json!({"user": "alice"}), Some(USERS))
+        .await;
+    assert_eq!(gone.expect_status(200)["sockets"], 1);
+    client.wait_disconnect("/").await;
+    client.exit().await;
 }
 
 #[tokio::test]

@@ -35,7 +35,11 @@ async fn broadcast_shares_one_encoding_among_recipients() {
     let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
     let sessions: Vec<_> = (0..3)
         .map(|_| {
-            let session = engine.open_session(remote, Transport::Websocket);
+            let session = engine.open_session(
+                remote,
+                Transport::Websocket,
+                &sio_relay::engine::Handshake::none(),
+            );
             engine
                 .handler()
                 .on_message(&session, Message::Text(Bytes::from_static(b"0")));

@@ -229,11 +229,12 @@ impl LocalAdapter {
 
     /// Registers a connected socket.
     pub fn add(&self, socket: Arc<Socket>) {
-        self.add_with_rooms(socket, &[]);
+        self.add_in_rooms(socket, &[]);
     }
 
-    /// Registers a connected socket that is already in `rooms` (a recovered one).
-    pub fn add_with_rooms(&self, socket: Arc<Socket>, rooms: &[String]) {
+    /// Registers a connected socket already in `rooms` (those authentication gave it, or a
+    /// recovered socket's), so no emit can find it in the index but not yet in its rooms.
+    pub fn add_in_rooms(&self, socket: Arc<Socket>, rooms: &[String]) {
         let created = {
             let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
             let created = !namespaces.contains_key(&socket.namespace);
@@ -496,6 +497,8 @@ impl LocalAdapter {
                 connected_at: Some(
                     humantime::format_rfc3339_millis(socket.connected_at()).to_string(),
                 ),
+                user: socket.user().map(str::to_owned),
+                data: socket.data().cloned(),
             });
         });
         Listing {

@@ -75,7 +75,7 @@ pub struct Applied {
 }
 
 /// A connected socket, as listed by the admin API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SocketInfo {
     /// The socket id.
     pub sid: String,
@@ -89,6 +89,10 @@ pub struct SocketInfo {
     pub address: Option<String>,
     /// When it connected, RFC 3339.
     pub connected_at: Option<String>,
+    /// The authenticated user, if any.
+    pub user: Option<String>,
+    /// The data authentication attached (a JSON object), if any.
+    pub data: Option<serde_json::Value>,
 }
 
 /// A room and how many sockets are in it.

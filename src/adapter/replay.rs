@@ -316,6 +316,7 @@ mod tests {
         let saved = SavedSession {
             sid: Sid::random(),
             rooms: vec!["a".into()],
+            user: Some("u1".into()),
         };
         replay.persist("/", pid, saved.clone());
         assert_eq!(replay.take("/other", pid).await.unwrap(), None);

@@ -25,12 +25,13 @@ use crate::adapter::{EmitOutcome, EmitRequest};
 use crate::config::AdminOp;
 use crate::socketio::packet::{Args, is_reserved_event};
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "namespace",
     "to",
     "room",
     "except",
     "broadcast",
+    "user",
     "event",
     "data",
     "args",
@@ -72,7 +73,7 @@ pub async fn emit(
                 .into_iter()
                 .enumerate()
                 .map(|(index, item)| {
-                    parse(item, max_ack)
+                    parse(item, max_ack, state.user_rooms())
                         .and_then(|request| {
                             access.check(AdminOp::Emit, &request.target, &[])?;
                             Ok(request)
@@ -85,7 +86,7 @@ pub async fn emit(
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         Value::Object(_) => {
-            let request = parse(body, max_ack)?;
+            let request = parse(body, max_ack, state.user_rooms())?;
             access.check(AdminOp::Emit, &request.target, &[])?;
             Emits::One(request)
         }
@@ -126,10 +127,14 @@ enum Emits {
     Batch(Vec<EmitRequest>),
 }
 
-/// Validates one emit object.
-pub fn parse(value: Value, max_ack_timeout_ms: u64) -> Result<EmitRequest, ApiError> {
+/// Validates one emit object; `user_prefix` turns `user` names into their rooms.
+pub fn parse(
+    value: Value,
+    max_ack_timeout_ms: u64,
+    user_prefix: &str,
+) -> Result<EmitRequest, ApiError> {
     let mut fields = Fields::new(value, &FIELDS)?;
-    let target = selector::from_fields(&mut fields)?;
+    let target = selector::from_fields(&mut fields, user_prefix)?;
     let event = match fields.take("event") {
         None => return Err(ApiError::field("`event` is required")),
         Some(Value::String(event)) if event.is_empty() => {
@@ -222,27 +227,38 @@ mod tests {
 
     #[test]
     fn valid_emits() {
-        let request = parse(json!({"to": "r", "event": "e"}), 10).unwrap();
+        let request = parse(json!({"to": "r", "event": "e"}), 10, "user:").unwrap();
         assert_eq!(request.event, "e");
         assert!(request.args.values.is_empty());
         assert_eq!(request.ack_timeout, None);
 
-        let request = parse(json!({"to": "r", "event": "e", "data": null}), 10).unwrap();
+        let request = parse(json!({"to": "r", "event": "e", "data": null}), 10, "user:").unwrap();
         assert_eq!(request.args.values, vec![json!(null)]);
 
-        let request = parse(json!({"to": "r", "event": "e", "data": [1, 2]}), 10).unwrap();
+        let request = parse(
+            json!({"to": "r", "event": "e", "data": [1, 2]}),
+            10,
+            "user:",
+        )
+        .unwrap();
         assert_eq!(request.args.values, vec![json!([1, 2])]);
 
-        let request = parse(json!({"to": "r", "event": "e", "args": [1, 2]}), 10).unwrap();
+        let request = parse(
+            json!({"to": "r", "event": "e", "args": [1, 2]}),
+            10,
+            "user:",
+        )
+        .unwrap();
         assert_eq!(request.args.values, vec![json!(1), json!(2)]);
 
-        let request = parse(json!({"to": "r", "event": "e", "args": []}), 10).unwrap();
+        let request = parse(json!({"to": "r", "event": "e", "args": []}), 10, "user:").unwrap();
         assert!(request.args.values.is_empty());
 
         for (ms, want) in [(json!(1), 1), (json!(10), 10), (json!(7.0), 7)] {
             let request = parse(
                 json!({"broadcast": true, "event": "e", "ack_timeout_ms": ms}),
                 10,
+                "user:",
             )
             .unwrap();
             assert_eq!(request.ack_timeout, Some(Duration::from_millis(want)));
@@ -311,7 +327,9 @@ mod tests {
             ),
         ];
         for (body, code) in cases {
-            let got = parse(body.clone(), 10).map(|_| ()).map_err(|e| e.code());
+            let got = parse(body.clone(), 10, "user:")
+                .map(|_| ())
+                .map_err(|e| e.code());
             assert_eq!(got, Err(code), "{body}");
         }
     }

@@ -111,6 +111,8 @@ struct Inner {
     /// so no lock is held across an await and reloads never wait on a request.
     live: RwLock<Arc<LiveConfig>>,
     listening: AtomicBool,
+    /// `auth.user_room_prefix`: the selector's `user` field names these rooms.
+    user_room_prefix: String,
     /// Cancelled when shutdown begins: ends the stats streams, which would otherwise hold
     /// the listener's graceful shutdown open.
     closing: CancellationToken,
@@ -126,9 +128,23 @@ impl AdminState {
                 metrics,
                 live: RwLock::new(Arc::new(LiveConfig::new(config))),
                 listening: AtomicBool::new(false),
+                user_room_prefix: crate::config::AuthConfig::default().user_room_prefix,
                 closing: CancellationToken::new(),
             }),
         }
+    }
+
+    /// Sets the prefix of user rooms (`auth.user_room_prefix`). Call before serving.
+    pub fn with_user_room_prefix(mut self, prefix: &str) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("set before the state is shared")
+            .user_room_prefix = prefix.to_owned();
+        self
+    }
+
+    /// The prefix of user rooms.
+    fn user_rooms(&self) -> &str {
+        &self.inner.user_room_prefix
     }
 
     /// Applies a reloaded `[admin]` section: tokens, `max_body_bytes` and

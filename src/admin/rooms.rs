@@ -16,12 +16,23 @@ use super::{AdminState, Count, LiveConfig, selector};
 use crate::adapter::Target;
 use crate::config::AdminOp;
 
-const FIELDS: [&str; 6] = ["namespace", "to", "room", "except", "broadcast", "rooms"];
+const FIELDS: [&str; 7] = [
+    "namespace",
+    "to",
+    "room",
+    "except",
+    "broadcast",
+    "user",
+    "rooms",
+];
 
 /// Validates a join or leave body: the selector and `rooms`.
-pub fn parse(value: serde_json::Value) -> Result<(Target, Vec<String>), ApiError> {
+pub fn parse(
+    value: serde_json::Value,
+    user_prefix: &str,
+) -> Result<(Target, Vec<String>), ApiError> {
     let mut fields = Fields::new(value, &FIELDS)?;
-    let target = selector::from_fields(&mut fields)?;
+    let target = selector::from_fields(&mut fields, user_prefix)?;
     // An array, as the contract types it; unlike `to`, a lone string is refused.
     let rooms = match fields.take("rooms") {
         None => return Err(ApiError::field("`rooms` is required")),
@@ -38,7 +49,8 @@ pub async fn join(
     Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Json<Count>, ApiError> {
-    let (target, rooms) = parse(read_json(request, live.max_body_bytes).await?)?;
+    let body = read_json(request, live.max_body_bytes).await?;
+    let (target, rooms) = parse(body, state.user_rooms())?;
     access.check(AdminOp::Join, &target, &rooms)?;
     let applied = state.adapter().join(&target, &rooms).await?;
     Ok(Json(applied.into()))
@@ -51,7 +63,8 @@ pub async fn leave(
     Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Json<Count>, ApiError> {
-    let (target, rooms) = parse(read_json(request, live.max_body_bytes).await?)?;
+    let body = read_json(request, live.max_body_bytes).await?;
+    let (target, rooms) = parse(body, state.user_rooms())?;
     access.check(AdminOp::Leave, &target, &rooms)?;
     let applied = state.adapter().leave(&target, &rooms).await?;
     Ok(Json(applied.into()))
@@ -106,10 +119,10 @@ mod tests {
 
     #[test]
     fn join_bodies() {
-        let (target, rooms) = parse(json!({"to": "s", "rooms": ["a", "b"]})).unwrap();
+        let (target, rooms) = parse(json!({"to": "s", "rooms": ["a", "b"]}), "user:").unwrap();
         assert_eq!(target.to, vec!["s".to_string()]);
         assert_eq!(rooms, vec!["a".to_string(), "b".to_string()]);
-        let (_, rooms) = parse(json!({"broadcast": true, "rooms": ["a", "a"]})).unwrap();
+        let (_, rooms) = parse(json!({"broadcast": true, "rooms": ["a", "a"]}), "user:").unwrap();
         assert_eq!(rooms, vec!["a".to_string()]);
         for (body, code) in [
             (json!({"to": "s"}), "invalid_field"),
@@ -130,7 +143,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                parse(body.clone()).map_err(|e| e.code()).err(),
+                parse(body.clone(), "user:").map_err(|e| e.code()).err(),
                 Some(code),
                 "{body}"
             );

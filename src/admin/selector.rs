@@ -6,6 +6,10 @@
 //! `missing_target`; `to` with `broadcast: true`, or `to` and `room` with different
 //! values, is `conflicting_target`. Listings (`GET /v1/sockets`) select through the query
 //! string instead and need no `broadcast`.
+//!
+//! `user` (a name or an array of them) selects the sockets of those authenticated users:
+//! it stands for their user rooms (`auth.user_room_prefix` + name), so it works across the
+//! cluster like any room. With `to` the two add up; with `broadcast: true` it conflicts.
 
 use serde_json::Value;
 
@@ -14,10 +18,11 @@ use super::error::ApiError;
 use crate::adapter::Target;
 
 /// The body fields the selector reads.
-pub const FIELDS: [&str; 5] = ["namespace", "to", "room", "except", "broadcast"];
+pub const FIELDS: [&str; 6] = ["namespace", "to", "room", "except", "broadcast", "user"];
 
-/// Reads the selector fields of a body into a [`Target`] (`to` empty: the whole namespace).
-pub fn from_fields(fields: &mut Fields) -> Result<Target, ApiError> {
+/// Reads the selector fields of a body into a [`Target`] (`to` empty: the whole namespace);
+/// `user_prefix` turns user names into their rooms.
+pub fn from_fields(fields: &mut Fields, user_prefix: &str) -> Result<Target, ApiError> {
     let namespace = namespace(fields.string("namespace")?)?;
     let to = fields.take("to").map(|v| names("to", v)).transpose()?;
     let room = fields.take("room").map(|v| names("room", v)).transpose()?;
@@ -27,6 +32,10 @@ pub fn from_fields(fields: &mut Fields) -> Result<Target, ApiError> {
         Some(value) => names("except", value)?,
     };
     let broadcast = fields.bool("broadcast")?.unwrap_or(false);
+    let users = fields
+        .take("user")
+        .map(|v| user_rooms(user_prefix, names("user", v)?))
+        .transpose()?;
 
     let to = match (to, room) {
         (Some(to), Some(room)) if !same_names(&to, &room) => {
@@ -36,10 +45,22 @@ pub fn from_fields(fields: &mut Fields) -> Result<Target, ApiError> {
         }
         (to, room) => to.or(room),
     };
+    let to = match (to, users) {
+        (Some(mut to), Some(users)) => {
+            to.extend(
+                users
+                    .into_iter()
+                    .filter(|r| !to.contains(r))
+                    .collect::<Vec<_>>(),
+            );
+            Some(to)
+        }
+        (to, users) => to.or(users),
+    };
     let to = match (to, broadcast) {
         (Some(_), true) => {
             return Err(ApiError::ConflictingTarget(
-                "`to` addresses rooms, `broadcast: true` the whole namespace; give one of them"
+                "`to` and `user` address rooms, `broadcast: true` the whole namespace; give one of them"
                     .into(),
             ));
         }
@@ -52,6 +73,11 @@ pub fn from_fields(fields: &mut Fields) -> Result<Target, ApiError> {
         to,
         except,
     })
+}
+
+/// The rooms of `users`.
+fn user_rooms(prefix: &str, users: Vec<String>) -> Result<Vec<String>, ApiError> {
+    Ok(users.into_iter().map(|u| format!("{prefix}{u}")).collect())
 }
 
 /// Validates a namespace (default `/`): it must start with `/`.
@@ -136,10 +162,10 @@ pub fn query_namespace(pairs: &[(String, String)]) -> Result<String, ApiError> {
     namespace(first)
 }
 
-/// Reads `namespace`, `to` and `except` (both repeatable) from a listing's query; without
-/// `to`, the whole namespace.
-pub fn from_query(query: Option<&str>) -> Result<Target, ApiError> {
-    let pairs = query_pairs(query, &["namespace", "to", "except"])?;
+/// Reads `namespace`, `to`, `user` and `except` (all repeatable) from a listing's query;
+/// without `to` or `user`, the whole namespace.
+pub fn from_query(query: Option<&str>, user_prefix: &str) -> Result<Target, ApiError> {
+    let pairs = query_pairs(query, &["namespace", "to", "user", "except"])?;
     let namespace = query_namespace(&pairs)?;
     let list = |name: &str| -> Result<Vec<String>, ApiError> {
         let values: Vec<Value> = pairs
@@ -153,9 +179,15 @@ pub fn from_query(query: Option<&str>) -> Result<Target, ApiError> {
             names(name, Value::Array(values))
         }
     };
+    let mut to = list("to")?;
+    for room in user_rooms(user_prefix, list("user")?)? {
+        if !to.contains(&room) {
+            to.push(room);
+        }
+    }
     Ok(Target {
         namespace,
-        to: list("to")?,
+        to,
         except: list("except")?,
     })
 }
@@ -167,7 +199,7 @@ mod tests {
 
     fn parse(body: Value) -> Result<Target, ApiError> {
         let mut fields = Fields::new(body, &FIELDS)?;
-        from_fields(&mut fields)
+        from_fields(&mut fields, "user:")
     }
 
     fn target(ns: &str, to: &[&str], except: &[&str]) -> Target {
@@ -197,6 +229,11 @@ mod tests {
                 target("/", &["a"], &[]),
             ),
             (json!({"broadcast": true}), target("/", &[], &[])),
+            (json!({"user": "u1"}), target("/", &["user:u1"], &[])),
+            (
+                json!({"user": ["u1", "u2"], "to": "a"}),
+                target("/", &["a", "user:u1", "user:u2"], &[]),
+            ),
             (
                 json!({"broadcast": true, "except": "x", "namespace": "/chat"}),
                 target("/chat", &[], &["x"]),
@@ -220,6 +257,13 @@ mod tests {
             (json!({"namespace": "/x"}), "missing_target"),
             (json!({"except": "a"}), "missing_target"),
             (json!({"to": "a", "broadcast": true}), "conflicting_target"),
+            (
+                json!({"user": "u", "broadcast": true}),
+                "conflicting_target",
+            ),
+            (json!({"user": ""}), "invalid_field"),
+            (json!({"user": []}), "invalid_field"),
+            (json!({"user": 1}), "invalid_field"),
             (
                 json!({"room": "a", "broadcast": true}),
                 "conflicting_target",
@@ -254,10 +298,13 @@ mod tests {
 
     #[test]
     fn queries() {
-        assert_eq!(from_query(None), Ok(target("/", &[], &[])));
+        assert_eq!(from_query(None, "user:"), Ok(target("/", &[], &[])));
         assert_eq!(
-            from_query(Some("namespace=%2Fchat&to=a&to=b+c&except=x")),
-            Ok(target("/chat", &["a", "b c"], &["x"]))
+            from_query(
+                Some("namespace=%2Fchat&to=a&to=b+c&except=x&user=u"),
+                "user:"
+            ),
+            Ok(target("/chat", &["a", "b c", "user:u"], &["x"]))
         );
         for (query, code) in [
             ("to=", "invalid_field"),
@@ -268,7 +315,7 @@ mod tests {
             ("broadcast=true", "unknown_field"),
         ] {
             assert_eq!(
-                from_query(Some(query)).map_err(|e| e.code()),
+                from_query(Some(query), "user:").map_err(|e| e.code()),
                 Err(code),
                 "{query}"
             );

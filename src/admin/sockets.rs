@@ -2,8 +2,8 @@
 //! server's `socket.disconnect()`) and `GET /v1/sockets` (who is connected).
 //!
 //! A listing shows what backends need to address and debug clients: sid, rooms (without
-//! the sid's own room), transport, peer address and connect time; never the client's
-//! `auth` payload or cookies.
+//! the sid's own room), transport, peer address, connect time, and the `user` and `data`
+//! authentication gave it; never the client's `auth` payload, token or cookies.
 
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ pub async fn disconnect(
 ) -> Result<Json<Count>, ApiError> {
     let value = read_json(request, live.max_body_bytes).await?;
     let mut fields = Fields::new(value, &selector::FIELDS)?;
-    let target = selector::from_fields(&mut fields)?;
+    let target = selector::from_fields(&mut fields, state.user_rooms())?;
     access.check(AdminOp::Disconnect, &target, &[])?;
     let applied = state.adapter().disconnect(&target).await?;
     Ok(Json(applied.into()))
@@ -49,6 +49,8 @@ struct Socket {
     transport: Option<&'static str>,
     address: Option<String>,
     connected_at: Option<String>,
+    user: Option<String>,
+    data: Option<serde_json::Value>,
 }
 
 /// `GET /v1/sockets?namespace=…&to=…&except=…`.
@@ -57,7 +59,7 @@ pub async fn list(
     Extension(access): Extension<Access>,
     uri: Uri,
 ) -> Result<Json<SocketList>, ApiError> {
-    let target = selector::from_query(uri.query())?;
+    let target = selector::from_query(uri.query(), state.user_rooms())?;
     access.check_read(&target)?;
     let listing = state.adapter().sockets(&target).await?;
     let sockets = listing
@@ -70,6 +72,8 @@ pub async fn list(
             transport: s.transport.map(|t| t.as_str()),
             address: s.address,
             connected_at: s.connected_at,
+            user: s.user,
+            data: s.data,
         })
         .collect();
     Ok(Json(SocketList {

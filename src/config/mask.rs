@@ -1,7 +1,8 @@
 //! Secret masking: the effective configuration as an operator may see it, in
 //! `--check-config` output and in `Debug` output that could reach a log.
 //!
-//! Secrets are the admin tokens, `hooks.secret` and any password in `cluster.redis_url`. A masked token
+//! Secrets are the admin tokens, the `[auth]` secrets, `hooks.secret` and any password in
+//! `cluster.redis_url`. A masked token
 //! keeps its place in the list, so the count stays visible.
 
 use std::borrow::Cow;
@@ -21,6 +22,7 @@ pub fn masked(config: &Config) -> Config {
         key.token = MASK.to_owned();
     }
     config.cluster.redis_url = mask_url(&config.cluster.redis_url).into_owned();
+    super::auth::mask(&mut config.auth);
     if !config.hooks.secret.is_empty() {
         config.hooks.secret = MASK.to_owned();
     }

@@ -16,6 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+mod auth;
 pub mod cidr;
 pub mod env;
 mod error;
@@ -25,6 +26,7 @@ mod mask;
 mod schema;
 pub mod validate;
 
+pub use auth::{AuthConfig, AuthMode};
 pub use error::{ConfigError, ConfigErrors};
 pub use hooks::{HooksConfig, LifecycleEvent};
 pub use load::{Overrides, Sources, load, load_text};
@@ -40,6 +42,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Several nodes acting as one.
     pub cluster: ClusterConfig,
+    /// Client authentication.
+    pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
     /// The backend told about client events and socket lifecycle.

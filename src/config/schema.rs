@@ -13,6 +13,8 @@ pub(crate) const SECRET_KEYS: &[&str] = &[
     "admin.tokens",
     "admin.keys",
     "cluster.redis_url",
+    "auth.jwt_secret",
+    "auth.webhook_secret",
     "hooks.secret",
 ];
 
@@ -214,7 +216,7 @@ mod tests {
         assert_eq!(
             sections,
             [
-                "admin", "cluster", "hooks", "limits", "log", "recovery", "server", "tls"
+                "admin", "auth", "cluster", "hooks", "limits", "log", "recovery", "server", "tls"
             ]
         );
         assert!(

@@ -39,6 +39,9 @@ pub(crate) fn findings(config: &Config) -> Vec<Finding> {
     server(config, &mut out);
     admin(config, &mut out);
     cluster(config, &mut out);
+    for (key, reason) in super::auth::problems(&config.auth) {
+        out.add(key, reason);
+    }
     log(config, &mut out);
     tls(config, &mut out);
     for (key, because, reason) in super::hooks::problems(&config.hooks) {

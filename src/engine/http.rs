@@ -215,7 +215,11 @@ async fn handle<H: EngineHandler>(
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
             }
             match engine.admission.admit(remote.ip()) {
-                Ok(permit) => polling::handshake(&engine, &settings, remote, permit, &cors),
+                Ok(permit) => {
+                    let handshake =
+                        super::Handshake::from_map(request.uri().query(), request.headers());
+                    polling::handshake(&engine, &settings, remote, permit, &handshake, &cors)
+                }
                 Err(refusal) => refused(refusal, &cors),
             }
         }

@@ -39,7 +39,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::http::{self, EioQuery, origin_allowed};
 use super::stream::{TlsStream, split_tcp};
 use super::websocket::{self, Reader};
-use super::{Engine, EngineHandler};
+use super::{Engine, EngineHandler, Handshake};
 use crate::config::{ServerConfig, Transport};
 use tokio_rustls::TlsAcceptor;
 
@@ -190,7 +190,7 @@ async fn open_directly<H: EngineHandler>(
     {
         return None;
     }
-    drop(first);
+    first.truncate(direct.length);
     let remote = engine
         .admission
         .client_addr(remote, direct.forwarded.as_deref());
@@ -214,11 +214,17 @@ async fn open_directly<H: EngineHandler>(
     );
     let (read, write) = split_tcp(stream);
     let reader = Reader::new(read, settings.max_payload_bytes);
-    websocket::new_session(
-        engine.clone(),
-        settings,
+    // httparse gave the target as `&str`: these bytes are UTF-8.
+    let query = std::str::from_utf8(&first[direct.query]).unwrap_or_default();
+    let admitted = websocket::Admitted {
         remote,
         permit,
+        handshake: Handshake::from_raw(query, &first),
+    };
+    websocket::new_session(
+        engine.clone(),
+        settings.clone(),
+        admitted,
         reader,
         write,
         answer.as_bytes(),
@@ -236,6 +242,8 @@ struct DirectUpgrade {
     accept: String,
     /// `X-Forwarded-For`, its values joined with `,`, if present.
     forwarded: Option<Vec<u8>>,
+    /// Where the query string lies in the request's bytes.
+    query: std::ops::Range<usize>,
 }
 
 /// The request, when `bytes` hold a whole request that opens a WebSocket session and
@@ -249,7 +257,11 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<DirectUpgrade
     if request.method != Some("GET") || request.version != Some(1) {
         return None;
     }
-    let (path, query) = request.path?.split_once('?')?;
+    let target = request.path?;
+    let (path, query) = target.split_once('?')?;
+    // The target is a slice of `bytes`: its query's place there, for the session.
+    let query_start = target.as_ptr() as usize - bytes.as_ptr() as usize + path.len() + 1;
+    let query_range = query_start..query_start + query.len();
     if path != settings.path && path != settings.path.trim_end_matches('/') {
         return None;
     }
@@ -301,6 +313,7 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<DirectUpgrade
         length,
         accept: accept_key(key),
         forwarded,
+        query: query_range,
     })
 }
 

@@ -9,6 +9,7 @@
 
 pub mod admission;
 mod close_packet;
+pub mod handshake;
 mod http;
 mod listener;
 mod outbox;
@@ -32,6 +33,7 @@ use tokio::time::{Instant, sleep_until};
 
 use self::admission::{Admission, Permit};
 use self::close_packet::OwedClosePackets;
+pub use self::handshake::Handshake;
 pub use self::http::router;
 pub use self::listener::serve;
 use self::packet::{PING, Packet};
@@ -56,8 +58,9 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// Per-session state of the layer above.
     type Data: Send + Sync + 'static;
 
-    /// Creates the state for a session being opened.
-    fn new_session_data(&self) -> Self::Data;
+    /// Creates the state for a session being opened by `handshake`, keeping what it needs
+    /// of that request.
+    fn new_session_data(&self, handshake: &Handshake<'_>) -> Self::Data;
 
     /// A message arrived, in order.
     fn on_message(&self, session: &Arc<Session<Self::Data>>, message: Message);
@@ -171,13 +174,15 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Opens a session outside the limits and starts its supervisor. In-process benchmarks
-    /// and tests call this, then drain the session with [`Session::try_recv`].
+    /// and tests call this (with [`Handshake::none`]), then drain the session with
+    /// [`Session::try_recv`].
     pub fn open_session(
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
+        handshake: &Handshake<'_>,
     ) -> Arc<Session<H::Data>> {
-        self.open_admitted(remote, transport, Permit::unlimited())
+        self.open_admitted(remote, transport, Permit::unlimited(), handshake)
     }
 
     /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
@@ -186,13 +191,14 @@ impl<H: EngineHandler> Engine<H> {
         remote: SocketAddr,
         transport: Transport,
         permit: Permit,
+        handshake: &Handshake<'_>,
     ) -> Arc<Session<H::Data>> {
         let (max_queued_bytes, slow_client) =
             *self.queue_limits.read().expect("limits lock poisoned");
         let session = Arc::new(Session::new(
             remote,
             transport,
-            self.handler.new_session_data(),
+            self.handler.new_session_data(handshake),
             usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
             slow_client,
             &self.metrics,

@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use super::admission::Permit;
 use super::http::{Cors, EngineError};
 use super::packet::{Frame, NOOP, decode_payload};
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
+use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 fn text_response(body: Bytes, cors: &Cors) -> Response {
@@ -37,9 +37,10 @@ pub(super) fn handshake<H: EngineHandler>(
     settings: &ServerConfig,
     remote: SocketAddr,
     permit: Permit,
+    handshake: &Handshake<'_>,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_admitted(remote, Transport::Polling, permit);
+    let session = engine.open_admitted(remote, Transport::Polling, permit, handshake);
     session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
     engine.bytes_out.inc_by(open.len() as u64);

@@ -28,7 +28,7 @@ use super::packet::{Packet, decode_text};
 use super::stream::{ReadHalf, TlsStream, WriteHalf, split_tcp, split_tls};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
-use super::{CloseReason, Engine, EngineHandler, Outbound, Session};
+use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
@@ -47,6 +47,7 @@ pub(super) async fn handle<H: EngineHandler>(
     cors: Cors,
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
+    let query_string = parts.uri.query().unwrap_or("").to_owned();
     let Ok(upgrade) = IncomingUpgrade::from_request_parts(&mut parts, &()).await else {
         return EngineError::BadRequest.response(&cors);
     };
@@ -81,6 +82,7 @@ pub(super) async fn handle<H: EngineHandler>(
         opening.abandon();
         return EngineError::BadRequest.response(&cors);
     };
+    let headers = std::mem::take(&mut parts.headers);
     tokio::spawn(async move {
         let ws = match upgrade.await {
             Ok(ws) => ws,
@@ -98,7 +100,12 @@ pub(super) async fn handle<H: EngineHandler>(
             Opening::Refused => drop((reader, writer)),
             Opening::Upgrade(session) => upgrade_session(engine, session, reader, writer).await,
             Opening::New(permit) => {
-                new_session(engine, settings, remote, permit, reader, writer, &[]).await
+                let admitted = Admitted {
+                    remote,
+                    permit,
+                    handshake: Handshake::from_map(Some(&query_string), &headers),
+                };
+                new_session(engine, settings, admitted, reader, writer, &[]).await
             }
         }
     });
@@ -156,19 +163,30 @@ fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, WriteHalf)> {
     Some((FrameReader::new(read, settings.max_payload_bytes), write))
 }
 
+/// Who opens a new session: the client's address, its admission, its opening request.
+pub(super) struct Admitted<'a> {
+    pub(super) remote: SocketAddr,
+    pub(super) permit: Permit,
+    pub(super) handshake: Handshake<'a>,
+}
+
 /// A session that starts on WebSocket: the open packet goes first, right after
 /// `preamble` (the upgrade's answer, when it is not hyper that sends it).
 pub(super) async fn new_session<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     settings: Arc<ServerConfig>,
-    remote: SocketAddr,
-    permit: Permit,
+    admitted: Admitted<'_>,
     reader: Reader,
     writer: WriteHalf,
     preamble: &[u8],
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone());
-    let session = engine.open_admitted(remote, Transport::Websocket, permit);
+    let Admitted {
+        remote,
+        permit,
+        handshake,
+    } = admitted;
+    let session = engine.open_admitted(remote, Transport::Websocket, permit, &handshake);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);

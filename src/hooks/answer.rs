@@ -1,8 +1,9 @@
 //! A hook's answer: `{"ack": [args], "emit": [emit objects]}`, both optional, nothing else.
 //!
-//! Each emit object is a `/v1/emit` body, validated by the admin API's own parser, whose
-//! selector defaults to the socket the hook is about: without `to`, `room` and `broadcast`
-//! it goes to that socket, and without `namespace` to its namespace. Reaching a whole
+//! Each emit object is a `/v1/emit` body, validated by the admin API's own parser (its
+//! `user` selector names user rooms, as there), whose selector defaults to the socket the
+//! hook is about: without `to`, `room`, `user` and `broadcast` it goes to that socket, and
+//! without `namespace` to its namespace. Reaching a whole
 //! namespace still needs an explicit `broadcast: true`. The whole answer is validated
 //! before anything is sent: one bad part refuses all of it.
 
@@ -21,15 +22,18 @@ pub(super) struct Answer {
     pub(super) emits: Vec<EmitRequest>,
 }
 
-/// Parses an answer about socket `sid` of `namespace`. `ack_allowed`: whether `ack` may
-/// appear (answers to client events; not to lifecycle events). An empty body is an empty
-/// answer. The error says what is wrong, for the log.
-pub(super) fn parse(
-    body: &[u8],
-    ack_allowed: bool,
-    namespace: &str,
-    sid: &str,
-) -> Result<Answer, String> {
+/// The socket an answer is about, and how its emits name user rooms.
+pub(super) struct About<'a> {
+    pub(super) namespace: &'a str,
+    pub(super) sid: &'a str,
+    /// `auth.user_room_prefix`.
+    pub(super) user_room_prefix: &'a str,
+}
+
+/// Parses an answer `about` a socket. `ack_allowed`: whether `ack` may appear (answers to
+/// client events; not to lifecycle events). An empty body is an empty answer. The error
+/// says what is wrong, for the log.
+pub(super) fn parse(body: &[u8], ack_allowed: bool, about: &About<'_>) -> Result<Answer, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Answer::default());
     }
@@ -61,16 +65,14 @@ pub(super) fn parse(
         Some(Value::Array(items)) => items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| {
-                one_emit(item, namespace, sid).map_err(|e| format!("`emit[{i}]`: {e}"))
-            })
+            .map(|(i, item)| one_emit(item, about).map_err(|e| format!("`emit[{i}]`: {e}")))
             .collect::<Result<_, _>>()?,
         Some(_) => return Err("`emit` must be an array of emit objects".into()),
     };
     Ok(Answer { ack, emits })
 }
 
-fn one_emit(item: Value, namespace: &str, sid: &str) -> Result<EmitRequest, String> {
+fn one_emit(item: Value, about: &About<'_>) -> Result<EmitRequest, String> {
     let Value::Object(mut fields) = item else {
         return Err("must be an object, as a /v1/emit body".into());
     };
@@ -80,16 +82,20 @@ fn one_emit(item: Value, namespace: &str, sid: &str) -> Result<EmitRequest, Stri
                 .into(),
         );
     }
-    if !["to", "room", "broadcast"]
+    if !["to", "room", "user", "broadcast"]
         .iter()
         .any(|k| fields.contains_key(*k))
     {
-        fields.insert("to".into(), Value::String(sid.to_owned()));
+        fields.insert("to".into(), Value::String(about.sid.to_owned()));
     }
     if !fields.contains_key("namespace") {
-        fields.insert("namespace".into(), Value::String(namespace.to_owned()));
+        fields.insert(
+            "namespace".into(),
+            Value::String(about.namespace.to_owned()),
+        );
     }
-    emit::parse(Value::Object(fields), u64::MAX).map_err(|e| format!("{} ({})", e, e.code()))
+    emit::parse(Value::Object(fields), u64::MAX, about.user_room_prefix)
+        .map_err(|e| format!("{} ({})", e, e.code()))
 }
 
 #[cfg(test)]
@@ -97,14 +103,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn about(namespace: &'static str, sid: &'static str) -> About<'static> {
+        About {
+            namespace,
+            sid,
+            user_room_prefix: "user:",
+        }
+    }
+
     fn parse_json(value: Value, ack: bool) -> Result<Answer, String> {
-        parse(value.to_string().as_bytes(), ack, "/chat", "SID")
+        parse(value.to_string().as_bytes(), ack, &about("/chat", "SID"))
     }
 
     #[test]
     fn empty_answers() {
         for body in [&b""[..], b"  \n", b"{}"] {
-            let answer = parse(body, true, "/", "s").unwrap();
+            let answer = parse(body, true, &about("/", "s")).unwrap();
             assert!(answer.ack.is_none() && answer.emits.is_empty());
         }
     }
@@ -118,7 +132,9 @@ mod tests {
                     {"event": "a"},
                     {"event": "b", "to": "room1", "data": 2},
                     {"event": "c", "broadcast": true, "namespace": "/"},
-                    {"event": "d", "except": "x"}
+                    {"event": "d", "except": "x"},
+                    {"event": "e", "user": ["u1", "u2"]},
+                    {"event": "f", "user": "u1", "to": "room1"}
                 ]
             }),
             true,
@@ -138,6 +154,8 @@ mod tests {
                 ("/chat", vec!["room1".to_owned()]),
                 ("/", vec![]),
                 ("/chat", vec!["SID".to_owned()]),
+                ("/chat", vec!["user:u1".to_owned(), "user:u2".to_owned()]),
+                ("/chat", vec!["room1".to_owned(), "user:u1".to_owned()]),
             ]
         );
     }
@@ -183,13 +201,23 @@ mod tests {
                 true,
                 "unknown_field",
             ),
+            (
+                json!({"emit": [{"event": "a", "user": "u", "broadcast": true}]}),
+                true,
+                "conflicting_target",
+            ),
+            (
+                json!({"emit": [{"event": "a", "user": ""}]}),
+                true,
+                "invalid_field",
+            ),
             (json!([1]), true, "not a JSON object"),
         ] {
             let err = parse_json(body.clone(), ack).unwrap_err();
             assert!(err.contains(needle), "{body}: {err}");
         }
         assert!(
-            parse(b"{", true, "/", "s")
+            parse(b"{", true, &about("/", "s"))
                 .unwrap_err()
                 .contains("not JSON")
         );

@@ -18,10 +18,11 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::request::{self, Posted};
-use super::{Inner, answer, delivery_id, identity};
+use super::{Inner, answer, identity};
 use crate::adapter::Target;
 use crate::config::LifecycleEvent;
 use crate::engine::sid::Sid;
+use crate::signing;
 use crate::socketio::observer::DisconnectReason;
 use crate::socketio::socket::Socket;
 
@@ -85,7 +86,7 @@ impl LifecycleJob {
             namespace: socket.namespace.clone(),
             sid: socket.sid,
             body: Bytes::from(serde_json::to_vec(body).expect("JSON values serialize")),
-            delivery: delivery_id(),
+            delivery: signing::delivery_id(),
         }
     }
 
@@ -158,7 +159,12 @@ impl Inner {
                     request::post(&self.http, live.post(&job.delivery, job.body.clone())).await;
                 let outcome = match &posted {
                     Posted::Answered(bytes) => {
-                        match answer::parse(bytes, false, &job.namespace, job.sid.as_str()) {
+                        let about = answer::About {
+                            namespace: &job.namespace,
+                            sid: job.sid.as_str(),
+                            user_room_prefix: &self.user_room_prefix,
+                        };
+                        match answer::parse(bytes, false, &about) {
                             Ok(answer) => {
                                 if self.emit_all(answer.emits).await {
                                     "ok"

@@ -18,11 +18,9 @@
 //! The settings are swapped whole on reload; each request reads them once.
 
 mod answer;
-mod glob;
 mod lifecycle;
 mod request;
 mod serial;
-pub mod sign;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -40,7 +38,9 @@ use self::serial::SerialQueues;
 use crate::adapter::{Adapter, EmitRequest};
 use crate::admin::binary;
 use crate::config::{HooksConfig, LifecycleEvent};
+use crate::glob;
 use crate::metrics::Metrics;
+use crate::signing;
 use crate::socketio::observer::{ClientEvent, DisconnectReason, SocketObserver};
 use crate::socketio::socket::Socket;
 
@@ -86,6 +86,8 @@ struct Inner {
     live: RwLock<Arc<Live>>,
     http: reqwest::Client,
     adapter: Arc<Adapter>,
+    /// `auth.user_room_prefix`: the `user` selector of an answer's emits names these rooms.
+    user_room_prefix: String,
     metrics: Metrics,
     busy: IntCounter,
     queue_full: IntCounter,
@@ -105,10 +107,12 @@ struct EventJob {
 }
 
 impl Hooks {
-    /// Hooks with `config`, answers read up to `max_answer_bytes`, emits through `adapter`.
+    /// Hooks with `config`, answers read up to `max_answer_bytes`, emits through `adapter`;
+    /// user rooms are named `user_room_prefix` + user, as in the admin API.
     pub fn new(
         config: &HooksConfig,
         max_answer_bytes: u64,
+        user_room_prefix: &str,
         adapter: Arc<Adapter>,
         metrics: Metrics,
     ) -> Self {
@@ -128,6 +132,7 @@ impl Hooks {
             })),
             http,
             adapter,
+            user_room_prefix: user_room_prefix.to_owned(),
             busy: dropped("hook_busy"),
             queue_full: dropped("hook_queue_full"),
             gave_up: dropped("hook_gave_up"),
@@ -221,12 +226,17 @@ impl Inner {
             "ack": event.ack_id.is_some(),
         });
         let body = Bytes::from(serde_json::to_vec(&body).expect("JSON values serialize"));
-        let delivery = delivery_id();
+        let delivery = signing::delivery_id();
         let started = Instant::now();
         let posted = request::post(&self.http, live.post(&delivery, body)).await;
         let outcome = match &posted {
             Posted::Answered(bytes) => {
-                match answer::parse(bytes, true, &socket.namespace, socket.sid.as_str()) {
+                let about = answer::About {
+                    namespace: &socket.namespace,
+                    sid: socket.sid.as_str(),
+                    user_room_prefix: &self.user_room_prefix,
+                };
+                match answer::parse(bytes, true, &about) {
                     Ok(Answer { ack, emits }) => {
                         if !self.emit_all(emits).await {
                             "emit_failed"
@@ -298,13 +308,12 @@ impl SocketObserver for Hooks {
     }
 }
 
-/// The socket's user and data, as the hooks report them. Until sockets carry an identity
-/// both are `null`.
-fn identity(_socket: &Socket) -> (Value, Value) {
-    (Value::Null, Value::Null)
-}
-
-/// A unique id for one delivery: 128 random bits in hex.
-fn delivery_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+/// The socket's user and data, as `[auth]` established them; `null` when it gave none.
+fn identity(socket: &Socket) -> (Value, Value) {
+    (
+        socket
+            .user()
+            .map_or(Value::Null, |u| Value::String(u.to_owned())),
+        socket.data().cloned().unwrap_or(Value::Null),
+    )
 }

@@ -1,11 +1,11 @@
 //! One signed POST to the hook and its answer, read within a size limit.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
-use super::sign::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
+use crate::signing::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, now_seconds, signature};
 
 /// How a request ended.
 #[derive(Debug)]
@@ -84,10 +84,7 @@ pub(super) async fn post(http: &reqwest::Client, post: Post<'_>) -> Posted {
 }
 
 async fn exchange(http: &reqwest::Client, post: &Post<'_>) -> Posted {
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let timestamp = now_seconds();
     let request = http
         .post(post.url)
         .header(CONTENT_TYPE, "application/json")

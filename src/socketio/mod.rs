@@ -1,11 +1,12 @@
-//! Socket.IO v5 on top of Engine.IO sessions: namespace connects, sockets, events from
-//! clients (handed to the [`SocketObserver`], the backend hooks, or counted and dropped)
-//! and acknowledgements.
+//! Socket.IO v5 on top of Engine.IO sessions: namespace connects (checked by `[auth]`,
+//! see [`connect`]), sockets, events from clients (handed to the [`SocketObserver`], the
+//! backend hooks, or counted and dropped) and acknowledgements.
 //!
 //! Each Engine.IO session carries a [`Client`]: its sockets (one per joined namespace)
 //! and a packet waiting for its binary attachments. Sockets are registered in the
 //! adapter's rooms index, through which the admin API reaches them.
 
+mod connect;
 pub mod namespace;
 pub mod observer;
 pub mod packet;
@@ -18,17 +19,17 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use serde_json::Value;
 
+use self::connect::{Held, PendingConnect};
 use self::namespace::NamespacePolicy;
 use self::observer::{ClientEvent, DisconnectReason, SocketObserver};
-use self::packet::{
-    Args, Packet, PacketType, encode_connect, encode_connect_error, encode_connect_recoverable,
-};
-use self::recovery::{Claim, Identity, Recovery, SavedSession};
+use self::packet::{Args, Packet, PacketType};
+use self::recovery::{Recovery, SavedSession};
 use self::socket::Socket;
 use crate::adapter::local::LocalAdapter;
+use crate::auth::Auth;
 use crate::config::Transport;
 use crate::engine::sid::Sid;
-use crate::engine::{CloseReason, EngineHandler, Message, Session};
+use crate::engine::{CloseReason, EngineHandler, Handshake, Message, Session};
 use crate::metrics::Metrics;
 
 /// The Socket.IO layer: the engine's handler.
@@ -45,6 +46,10 @@ pub(crate) struct Shared {
     packets_in: [IntCounter; 7],
     packets_out: [IntCounter; 7],
     client_events_dropped: IntCounter,
+    /// `None`: `[auth] mode = "none"`, everyone is accepted.
+    auth: Option<Arc<Auth>>,
+    /// Packets dropped because too many waited for a connect being checked.
+    auth_pending_dropped: IntCounter,
     /// Connection state recovery, when enabled (set once at start).
     recovery: OnceLock<Recovery>,
     /// Set once at start when something listens (the hooks).
@@ -90,6 +95,8 @@ impl SocketIo {
             packets_in: by_type("in"),
             packets_out: by_type("out"),
             client_events_dropped: metrics.dropped.with_label_values(&["client_event"]),
+            auth: None,
+            auth_pending_dropped: metrics.dropped.with_label_values(&["auth_pending"]),
             metrics,
             recovery: OnceLock::new(),
             observer: OnceLock::new(),
@@ -97,6 +104,14 @@ impl SocketIo {
         SocketIo {
             shared: Arc::new(shared),
         }
+    }
+
+    /// Checks every namespace connect with `auth`. Call before any session opens.
+    pub fn with_auth(mut self, auth: Option<Arc<Auth>>) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("set before the layer is shared")
+            .auth = auth;
+        self
     }
 
     /// Turns connection state recovery on, keeping sessions in `recovery`'s store. Call
@@ -130,6 +145,8 @@ struct Partial {
 struct ClientState {
     sockets: Vec<Arc<Socket>>,
     partial: Option<Partial>,
+    /// Namespace connects still being checked (authentication) or recovered.
+    pending: Vec<PendingConnect>,
     closed: bool,
 }
 
@@ -139,6 +156,8 @@ struct ClientState {
 #[derive(Default)]
 pub struct Client {
     state: Mutex<ClientState>,
+    /// What authentication kept of the opening request; `None` without `[auth]`.
+    handshake: Option<Box<crate::auth::Handshake>>,
 }
 
 impl Client {
@@ -171,8 +190,15 @@ impl Client {
 impl EngineHandler for SocketIo {
     type Data = Client;
 
-    fn new_session_data(&self) -> Client {
-        Client::default()
+    fn new_session_data(&self, handshake: &Handshake<'_>) -> Client {
+        Client {
+            state: Mutex::default(),
+            handshake: self
+                .shared
+                .auth
+                .as_ref()
+                .map(|a| Box::new(a.keep(handshake))),
+        }
     }
 
     fn on_message(&self, session: &Arc<Session<Client>>, message: Message) {
@@ -205,6 +231,7 @@ impl EngineHandler for SocketIo {
         let mut state = session.data.lock();
         state.closed = true;
         state.partial = None;
+        state.pending.clear();
         let recovery = self
             .shared
             .recovery
@@ -220,6 +247,7 @@ impl EngineHandler for SocketIo {
                     let saved = SavedSession {
                         sid: socket.sid,
                         rooms,
+                        user: socket.user().map(str::to_owned),
                     };
                     recovery.store.persist(&socket.namespace, pid, saved);
                 }
@@ -289,6 +317,16 @@ impl SocketIo {
     }
 
     fn on_packet(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
+        if packet.kind == PacketType::Connect {
+            return self.on_connect(session, packet);
+        }
+        if let Held::No(packet, attachments) = self.hold(session, packet, attachments) {
+            self.dispatch(session, packet, attachments);
+        }
+    }
+
+    /// Handles a packet of a namespace with no connect pending.
+    fn dispatch(&self, session: &Arc<Session<Client>>, packet: Packet, attachments: Vec<Bytes>) {
         match packet.kind {
             PacketType::Connect => self.on_connect(session, packet),
             PacketType::Disconnect => {
@@ -359,111 +397,4 @@ impl SocketIo {
             self.shared.client_events_dropped.inc();
         }
     }
-
-    fn on_connect(&self, session: &Arc<Session<Client>>, packet: Packet) {
-        let namespace = packet.namespace;
-        let allowed = self
-            .shared
-            .namespaces
-            .read()
-            .expect("policy lock poisoned")
-            .allows(&namespace);
-        let Some(metric_namespace) = allowed else {
-            let _ = session.send(encode_connect_error(&namespace, "Invalid namespace"));
-            self.shared.count_out(PacketType::ConnectError, 1);
-            return;
-        };
-        let auth = packet.data.unwrap_or(Value::Null);
-        if self.shared.recovery.get().is_some()
-            && let Some(claim) = Claim::from_auth(Some(&auth))
-        {
-            recovery::restore(
-                self.shared.clone(),
-                session.clone(),
-                namespace,
-                metric_namespace,
-                auth,
-                claim,
-            );
-            return;
-        }
-        connect_socket(
-            &self.shared,
-            session,
-            namespace,
-            metric_namespace,
-            auth,
-            None,
-        );
-    }
-}
-
-/// Connects a socket of `session` to `namespace` and answers the CONNECT; a repeated
-/// connect gets the same socket back. With `restored`, the socket takes that identity and
-/// rooms, holds live deliveries and is not answered: the recovery does that, and returns
-/// `None` when the namespace is already joined. `None` too when the session has closed.
-fn connect_socket(
-    shared: &Arc<Shared>,
-    session: &Arc<Session<Client>>,
-    namespace: String,
-    metric_namespace: Arc<str>,
-    auth: Value,
-    restored: Option<Identity>,
-) -> Option<Arc<Socket>> {
-    let recovering = restored.is_some();
-    let mut state = session.data.lock();
-    if state.closed {
-        return None;
-    }
-    let mut new = false;
-    let socket = match state.sockets.iter().find(|s| *s.namespace == *namespace) {
-        // A repeated connect gets the same socket back.
-        Some(_) if recovering => return None,
-        Some(existing) => existing.clone(),
-        None => {
-            new = true;
-            let (sid, pid, rooms) = match restored {
-                Some(identity) => (identity.sid, Some(identity.pid), identity.rooms),
-                None => (
-                    Sid::random(),
-                    shared.recovery.get().map(|_| Sid::random()),
-                    Vec::new(),
-                ),
-            };
-            let socket = Arc::new(Socket::new(
-                sid,
-                Arc::from(namespace.as_str()),
-                session.clone(),
-                auth,
-                shared.clone(),
-                metric_namespace,
-                pid,
-                recovering,
-            ));
-            socket.set_gauge_transport(session.transport());
-            shared
-                .metrics
-                .sockets
-                .with_label_values(&[&socket.metric_namespace, socket.gauge_transport().as_str()])
-                .inc();
-            state.sockets.push(socket.clone());
-            shared.adapter.add_with_rooms(socket.clone(), &rooms);
-            session.set_established();
-            socket
-        }
-    };
-    drop(state);
-    if recovering {
-        return Some(socket);
-    }
-    let answer = match socket.pid {
-        Some(pid) => encode_connect_recoverable(&namespace, socket.sid.as_str(), pid.as_str()),
-        None => encode_connect(&namespace, socket.sid.as_str()),
-    };
-    socket.send_now(&answer);
-    shared.count_out(PacketType::Connect, 1);
-    if new {
-        shared.announce(&socket);
-    }
-    Some(socket)
 }

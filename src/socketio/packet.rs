@@ -299,9 +299,13 @@ pub fn encode_connect_recoverable(namespace: &str, sid: &str, pid: &str) -> Outb
 
 /// A refused namespace connect: `44/ns,{"message":"..."}`.
 pub fn encode_connect_error(namespace: &str, message: &str) -> Outbound {
-    let mut out = header(PacketType::ConnectError, namespace, 0, 32);
-    serde_json::to_writer(&mut out, &serde_json::json!({ "message": message }))
-        .expect("JSON into a Vec cannot fail");
+    encode_connect_refusal(namespace, &serde_json::json!({ "message": message }))
+}
+
+/// A refused connect with a full payload (`{"message", "data"}`): `44/ns,{...}`.
+pub fn encode_connect_refusal(namespace: &str, payload: &serde_json::Value) -> Outbound {
+    let mut out = header(PacketType::ConnectError, namespace, 0, 64);
+    serde_json::to_writer(&mut out, payload).expect("JSON into a Vec cannot fail");
     with_attachments(out, &[])
 }
 

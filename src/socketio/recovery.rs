@@ -9,6 +9,11 @@
 //! saved and the offset still buffered, the socket gets its sid and rooms back and the
 //! events emitted to it meanwhile, in order, then the ones emitted since.
 //!
+//! With `[auth]`, the CONNECT is checked first, as any other (see `connect`), and the
+//! saved session keeps its user: a claim is honoured only for that same user, and the
+//! recovered socket has its user, `data` and user room again, with the rooms a fresh
+//! connect would be granted added to those it had.
+//!
 //! No event may be lost or doubled between the replay and live delivery: the restored
 //! socket is registered in the rooms index *before* the missed events are read, holding
 //! live deliveries; once the replay is sent, the held ones follow, except those whose
@@ -26,8 +31,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::connect::{Joining, Restored, connect_socket};
 use super::packet::{PacketType, encode_connect_recoverable};
-use super::{Client, Shared, connect_socket};
+use super::{Client, Shared};
 use crate::engine::sid::Sid;
 use crate::engine::{CloseReason, Outbound, Session};
 
@@ -78,6 +84,8 @@ pub struct SavedSession {
     pub sid: Sid,
     /// Its rooms, without its own sid room.
     pub rooms: Vec<String>,
+    /// Its authenticated user, if any: only that user may recover it.
+    pub user: Option<String>,
 }
 
 /// Events a recovering socket missed, oldest first, each with its offset.
@@ -157,7 +165,8 @@ pub struct Recovery {
 pub enum Outcome {
     /// Sid, rooms and missed events restored.
     Recovered,
-    /// No session saved under the pid (never, expired, or already recovered).
+    /// No session saved under the pid (never, expired, or already recovered), or one
+    /// saved for another user.
     UnknownSession,
     /// The client's offset is no longer in the replay log (too old).
     UnknownOffset,
@@ -177,94 +186,93 @@ impl Outcome {
     }
 }
 
-/// Recovers the socket `claim` names, or connects a fresh one when that is not possible.
-/// Runs on a task of its own: the store may be remote.
-pub(super) fn restore(
-    shared: Arc<Shared>,
-    session: Arc<Session<Client>>,
-    namespace: String,
-    metric_namespace: Arc<str>,
-    auth: Value,
+/// Recovers the socket `claim` names for `joining` (a connect `[auth]` accepted), or
+/// connects a fresh one when that is not possible. The caller runs it on a task of its
+/// own: the store may be remote.
+pub(super) async fn restore(
+    shared: &Arc<Shared>,
+    session: &Arc<Session<Client>>,
+    joining: Joining,
     claim: Claim,
 ) {
-    tokio::spawn(async move {
-        let Some(recovery) = shared.recovery.get() else {
-            return;
-        };
-        let store = recovery.store.clone();
-        let outcome = attempt(
-            &shared,
-            &store,
-            &session,
-            &namespace,
-            &metric_namespace,
-            &auth,
-            claim,
-        )
-        .await;
-        // `None`: the client went away meanwhile; nothing to count or connect.
-        let Some(outcome) = outcome else { return };
-        shared
-            .metrics
-            .recoveries
-            .with_label_values(&[outcome.as_str()])
-            .inc();
-        if outcome != Outcome::Recovered {
-            tracing::debug!(outcome = outcome.as_str(), "connection state not recovered");
-            connect_socket(&shared, &session, namespace, metric_namespace, auth, None);
-        }
-    });
+    let Some(recovery) = shared.recovery.get() else {
+        return;
+    };
+    let store = recovery.store.clone();
+    let (outcome, joining) = attempt(shared, &store, session, joining, claim).await;
+    // `None`: the client went away meanwhile; nothing to count or connect.
+    let Some(outcome) = outcome else { return };
+    shared
+        .metrics
+        .recoveries
+        .with_label_values(&[outcome.as_str()])
+        .inc();
+    if let Some(joining) = joining {
+        tracing::debug!(outcome = outcome.as_str(), "connection state not recovered");
+        connect_socket(shared, session, joining, None);
+    }
 }
 
+/// Tries the recovery; gives `joining` back when a fresh socket must be connected instead.
 async fn attempt(
     shared: &Arc<Shared>,
     store: &Arc<dyn SessionStore>,
     session: &Arc<Session<Client>>,
-    namespace: &str,
-    metric_namespace: &Arc<str>,
-    auth: &Value,
+    joining: Joining,
     claim: Claim,
-) -> Option<Outcome> {
-    let saved = match store.take(namespace, claim.pid).await {
+) -> (Option<Outcome>, Option<Joining>) {
+    let namespace = joining.namespace.clone();
+    let saved = match store.take(&namespace, claim.pid).await {
         Ok(Some(saved)) => saved,
-        Ok(None) => return Some(Outcome::UnknownSession),
+        Ok(None) => return (Some(Outcome::UnknownSession), Some(joining)),
         Err(error) => {
             tracing::warn!(%error, "cannot read a saved session");
-            return Some(Outcome::Unavailable);
+            return (Some(Outcome::Unavailable), Some(joining));
         }
     };
+    if saved.user.as_deref() != joining.identity.user.as_deref() {
+        tracing::debug!("a saved session claimed by another user; not recovered");
+        return (Some(Outcome::UnknownSession), Some(joining));
+    }
+    // The events it missed are those sent to the rooms it was in.
     let mut rooms = saved.rooms.clone();
     rooms.push(saved.sid.to_string());
-    // Registered first, holding live deliveries, so that nothing falls between the log read
-    // below and live delivery.
-    let identity = Identity {
+    let fallback = joining.clone();
+    // It is back in its rooms, and in those a fresh connect gets (its user's room...).
+    let mut restored_rooms = saved.rooms;
+    for room in joining.rooms {
+        if !restored_rooms.contains(&room) {
+            restored_rooms.push(room);
+        }
+    }
+    let joining = Joining {
+        rooms: restored_rooms,
+        ..joining
+    };
+    let ids = Restored {
         sid: saved.sid,
         pid: claim.pid,
-        rooms: saved.rooms,
     };
-    // `None`: the client went away meanwhile, or already has a socket there.
-    let socket = connect_socket(
-        shared,
-        session,
-        namespace.to_owned(),
-        metric_namespace.clone(),
-        auth.clone(),
-        Some(identity),
-    )?;
-    let (missed, last) = match store.missed(namespace, claim.offset, &rooms).await {
+    // Registered first, holding live deliveries, so that nothing falls between the log read
+    // below and live delivery. `None`: the client went away meanwhile, or already has a
+    // socket there.
+    let Some(socket) = connect_socket(shared, session, joining, Some(ids)) else {
+        return (None, None);
+    };
+    let (missed, last) = match store.missed(&namespace, claim.offset, &rooms).await {
         Ok(Some(found)) => found,
         Ok(None) => {
             socket.abandon();
-            return Some(Outcome::UnknownOffset);
+            return (Some(Outcome::UnknownOffset), Some(fallback));
         }
         Err(error) => {
             tracing::warn!(%error, "cannot read the replay log");
             socket.abandon();
-            return Some(Outcome::Unavailable);
+            return (Some(Outcome::Unavailable), Some(fallback));
         }
     };
     socket.send_now(&encode_connect_recoverable(
-        namespace,
+        &namespace,
         socket.sid.as_str(),
         claim.pid.as_str(),
     ));
@@ -276,15 +284,7 @@ async fn attempt(
     shared.count_out(PacketType::Event, replayed);
     socket.release_hold(Some(last));
     shared.announce(&socket);
-    Some(Outcome::Recovered)
-}
-
-/// Who a restored socket is.
-pub(super) struct Identity {
-    pub sid: Sid,
-    pub pid: Sid,
-    /// Rooms, without the sid room.
-    pub rooms: Vec<String>,
+    (Some(Outcome::Recovered), None)
 }
 
 #[cfg(test)]

@@ -20,6 +20,15 @@ use crate::engine::{Outbound, Session};
 /// Where a socket's acknowledgement goes: the collector of one acknowledged emit.
 pub type AckSender = mpsc::UnboundedSender<(Sid, Args)>;
 
+/// Who a socket's client is, as authentication established it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    /// The user (a token's `sub`, a webhook's `user`).
+    pub user: Option<Arc<str>>,
+    /// Data attached to the socket (a JSON object).
+    pub data: Option<Value>,
+}
+
 /// Live deliveries held during a recovery, each with its offset if it has one.
 type Held = Vec<(Option<Offset>, Outbound)>;
 
@@ -32,6 +41,11 @@ pub struct Socket {
     session: Arc<Session<Client>>,
     /// The client's connect `auth` payload; kept server-side, never listed.
     auth: Value,
+    /// Who the client is, as authentication found (`sub` of its token, or the webhook's
+    /// `user`); `None` without authentication.
+    user: Option<Arc<str>>,
+    /// What authentication attached to the socket (a JSON object), shown in listings.
+    data: Option<Value>,
     connected_at: SystemTime,
     /// Acks awaited from this client, by ack id. Usually empty; touched only by
     /// acknowledged emits and the client's answers, never by plain delivery.
@@ -59,6 +73,7 @@ impl Socket {
         namespace: Arc<str>,
         session: Arc<Session<Client>>,
         auth: Value,
+        identity: Identity,
         shared: Arc<Shared>,
         metric_namespace: Arc<str>,
         pid: Option<Sid>,
@@ -69,6 +84,8 @@ impl Socket {
             namespace,
             session,
             auth,
+            user: identity.user,
+            data: identity.data,
             connected_at: SystemTime::now(),
             acks: Mutex::new(Vec::new()),
             attached: AtomicBool::new(true),
@@ -161,6 +178,16 @@ impl Socket {
     /// The client's connect `auth` payload.
     pub fn auth(&self) -> &Value {
         &self.auth
+    }
+
+    /// The authenticated user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The data authentication attached to the socket (a JSON object), if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.data.as_ref()
     }
 
     /// Answers the client's event `id` with `args`; `false` when it could not be queued.

@@ -274,6 +274,12 @@ function main() {
         raw.destroy();
         return;
       }
+      case "set_auth": {
+        // The `auth` payload of the namespace's next CONNECT (a reconnection's included).
+        const socket = pickSocket(cmd);
+        if (socket) socket.auth = cmd.auth;
+        return;
+      }
       case "stop_reading": {
         // The client stops reading its WebSocket (the server's writes back up).
         const raw = rawSocket();

@@ -386,8 +386,14 @@ fn remote_socket(info: crate::adapter::SocketInfo) -> RemoteSocket {
             .unwrap_or_default(),
         address: info.address.unwrap_or_default(),
         connected_at,
+        user: info.user,
     };
-    RemoteSocket::relay(info.sid, rooms, relay, connected_ms)
+    let mut socket = RemoteSocket::relay(info.sid, rooms, relay, connected_ms);
+    // Where Node's protocol carries `socket.data`.
+    if let Some(data) = info.data {
+        socket.data = data;
+    }
+    socket
 }
 
 async fn on_python(inner: &Inner, payload: &[u8]) {

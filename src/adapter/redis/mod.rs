@@ -446,6 +446,11 @@ fn socket_info(namespace: &str, socket: RemoteSocket) -> SocketInfo {
         transport,
         address: socket.address(),
         connected_at: socket.connected_at(),
+        user: socket.relay.as_ref().and_then(|r| r.user.clone()),
+        data: match &socket.data {
+            serde_json::Value::Object(map) if !map.is_empty() => Some(socket.data.clone()),
+            _ => None,
+        },
         sid: socket.id,
     }
 }

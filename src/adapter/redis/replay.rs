@@ -1,8 +1,8 @@
 //! Connection state recovery across the cluster: saved sessions and the replay log kept
 //! in Redis, so a client may come back on any node.
 //!
-//! - A disconnected socket is saved under `<prefix>-session#<nsp>#<pid>` (JSON: sid and
-//!   rooms) with an expiry of `recovery.max_disconnection_ms`; a recovery takes it with
+//! - A disconnected socket is saved under `<prefix>-session#<nsp>#<pid>` (JSON: sid,
+//!   rooms, and its authenticated user if any) with an expiry of `recovery.max_disconnection_ms`; a recovery takes it with
 //!   `GETDEL`, so it is recovered at most once.
 //! - Replayable emits are appended, by the node that receives them from the admin API, to
 //!   the stream `<prefix>-log#<nsp>#` before they are published; the entry id is the
@@ -118,6 +118,9 @@ fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 struct Stored {
     sid: String,
     rooms: Vec<String>,
+    /// Absent for a socket with no user (and in sessions saved before users existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
 }
 
 impl SessionStore for RedisReplay {
@@ -130,6 +133,7 @@ impl SessionStore for RedisReplay {
         let stored = Stored {
             sid: session.sid.to_string(),
             rooms: session.rooms,
+            user: session.user,
         };
         let value = serde_json::to_vec(&stored).expect("JSON of strings cannot fail");
         let ttl = self.max_age.as_millis() as u64;
@@ -171,6 +175,7 @@ impl SessionStore for RedisReplay {
             Ok(Some(SavedSession {
                 sid,
                 rooms: stored.rooms,
+                user: stored.user,
             }))
         })
     }

@@ -167,6 +167,8 @@ impl LocalOps for FakeLocal {
                 transport: Some(Transport::Websocket),
                 address: Some("127.0.0.1:4000".into()),
                 connected_at: Some("2026-11-26T00:17:06.346Z".into()),
+                user: None,
+                data: None,
             })
             .collect()
     }

@@ -308,7 +308,9 @@ async fn rooms_join_leave_and_listings() {
             "rooms",
             "transport",
             "address",
-            "connected_at"
+            "connected_at",
+            "user",
+            "data"
         ])
     );
 

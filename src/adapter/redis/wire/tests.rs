@@ -421,6 +421,7 @@ fn relay_extensions_ride_along_and_node_reads_the_rest() {
             transport: "websocket".into(),
             address: "10.0.0.1:5555".into(),
             connected_at: "2026-11-26T00:17:06.346Z".into(),
+            user: Some("u1".into()),
         },
         1_795_652_226_346,
     );

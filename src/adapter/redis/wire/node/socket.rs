@@ -36,6 +36,9 @@ pub struct RelaySocket {
     pub address: String,
     /// When it connected, RFC 3339.
     pub connected_at: String,
+    /// The authenticated user (`[auth]`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 impl RemoteSocket {

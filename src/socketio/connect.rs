@@ -1,0 +1,335 @@
+//! Namespace connects: the allowlist, authentication, connection state recovery, the
+//! socket's creation with its rooms, and the CONNECT or CONNECT_ERROR answer.
+//!
+//! Every CONNECT is checked by `[auth]`, a recovering one too (Node skips its middlewares
+//! on a recovery; here a token that expired meanwhile still refuses the client). A
+//! recovery then restores the saved socket only for the same user it was saved for.
+//!
+//! A check that needs I/O (an auth webhook, a key-set fetch) and a recovery (whose store
+//! may be Redis) run on a task of their own, so the session's other namespaces and every
+//! other client go on meanwhile. Packets the client sends to that namespace before the
+//! socket exists wait, in order, in the pending connect (at most [`MAX_QUEUED`]; more are
+//! dropped and counted as `auth_pending`), and are handled right after the socket is
+//! created, before anything that arrives later. Refused, they are dropped. A second
+//! CONNECT to a namespace whose connect is pending is ignored, as the reference server
+//! ignores a CONNECT it is already handling.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::packet::{
+    Packet, PacketType, encode_connect, encode_connect_error, encode_connect_recoverable,
+    encode_connect_refusal,
+};
+use super::recovery::{self, Claim};
+use super::socket::{Identity, Socket};
+use super::{Client, Shared, SocketIo};
+use crate::auth::{Check, Grant, Handshake, Refusal, Request};
+use crate::engine::Session;
+use crate::engine::sid::Sid;
+
+/// The most packets held for one namespace while its connect is pending.
+pub const MAX_QUEUED: usize = 64;
+
+/// A namespace connect being checked or recovered, and the packets waiting for it.
+pub(super) struct PendingConnect {
+    namespace: Arc<str>,
+    queued: VecDeque<(Packet, Vec<Bytes>)>,
+}
+
+/// What [`SocketIo::hold`] did with a packet.
+pub(super) enum Held {
+    /// Queued behind a pending connect (or dropped, the queue being full).
+    Yes,
+    /// No connect pending for its namespace: handle it now.
+    No(Packet, Vec<Bytes>),
+}
+
+/// A socket about to join its namespace: who it is and where.
+#[derive(Clone)]
+pub(super) struct Joining {
+    pub namespace: Arc<str>,
+    pub metric_namespace: Arc<str>,
+    /// The CONNECT packet's `auth` payload.
+    pub payload: Value,
+    pub identity: Identity,
+    /// Rooms it is in from the start (granted ones, its user's, or a recovered socket's),
+    /// without its sid room.
+    pub rooms: Vec<String>,
+}
+
+impl Joining {
+    /// A socket that `grant` lets in: the granted rooms and its user's room.
+    pub(super) fn granted(
+        shared: &Shared,
+        namespace: Arc<str>,
+        metric_namespace: Arc<str>,
+        payload: Value,
+        grant: Grant,
+    ) -> Self {
+        let mut rooms = grant.rooms;
+        if let (Some(user), Some(auth)) = (&grant.user, &shared.auth) {
+            let room = auth.user_room(user);
+            if !rooms.contains(&room) {
+                rooms.push(room);
+            }
+        }
+        Joining {
+            namespace,
+            metric_namespace,
+            payload,
+            identity: Identity {
+                user: grant.user.map(Arc::from),
+                data: grant.data,
+            },
+            rooms,
+        }
+    }
+}
+
+/// The ids of a socket being recovered.
+pub(super) struct Restored {
+    pub sid: Sid,
+    pub pid: Sid,
+}
+
+impl SocketIo {
+    /// Queues a packet for a namespace whose connect is still pending.
+    pub(super) fn hold(
+        &self,
+        session: &Session<Client>,
+        packet: Packet,
+        attachments: Vec<Bytes>,
+    ) -> Held {
+        let mut state = session.data.lock();
+        let Some(pending) = state
+            .pending
+            .iter_mut()
+            .find(|p| *p.namespace == *packet.namespace)
+        else {
+            return Held::No(packet, attachments);
+        };
+        if pending.queued.len() >= MAX_QUEUED {
+            self.shared.auth_pending_dropped.inc();
+        } else {
+            pending.queued.push_back((packet, attachments));
+        }
+        Held::Yes
+    }
+
+    pub(super) fn on_connect(&self, session: &Arc<Session<Client>>, packet: Packet) {
+        let namespace: Arc<str> = Arc::from(packet.namespace.as_str());
+        let allowed = self
+            .shared
+            .namespaces
+            .read()
+            .expect("policy lock poisoned")
+            .allows(&namespace);
+        let Some(metric_namespace) = allowed else {
+            let _ = session.send(encode_connect_error(&namespace, "Invalid namespace"));
+            self.shared.count_out(PacketType::ConnectError, 1);
+            return;
+        };
+        {
+            let state = session.data.lock();
+            if state.closed || state.pending.iter().any(|p| p.namespace == namespace) {
+                return;
+            }
+            // A repeated connect gets the same socket back, without a new check.
+            if let Some(existing) = state.sockets.iter().find(|s| s.namespace == namespace) {
+                let existing = existing.clone();
+                drop(state);
+                answer_connect(&self.shared, &existing);
+                return;
+            }
+        }
+        let payload = packet.data.unwrap_or(Value::Null);
+        let claim = match self.shared.recovery.get() {
+            Some(_) => Claim::from_auth(Some(&payload)),
+            None => None,
+        };
+        let check = match &self.shared.auth {
+            None => Check::Ready(Ok(Grant::default())),
+            Some(auth) => {
+                let empty = Handshake::default();
+                auth.check(&Request {
+                    namespace: &namespace,
+                    auth: &payload,
+                    handshake: session.data.handshake.as_deref().unwrap_or(&empty),
+                    address: session.remote,
+                })
+            }
+        };
+        let check = match (check, claim) {
+            (Check::Ready(Err(refusal)), _) => return self.refuse(session, &namespace, &refusal),
+            (Check::Ready(Ok(grant)), None) => {
+                let joining =
+                    Joining::granted(&self.shared, namespace, metric_namespace, payload, grant);
+                connect_socket(&self.shared, session, joining, None);
+                return;
+            }
+            (check, _) => check,
+        };
+        // The rest waits for I/O: the check, or the recovery's store.
+        session.data.lock().pending.push(PendingConnect {
+            namespace: namespace.clone(),
+            queued: VecDeque::new(),
+        });
+        let this = SocketIo {
+            shared: self.shared.clone(),
+        };
+        let session = session.clone();
+        tokio::spawn(async move {
+            let outcome = match check {
+                Check::Ready(outcome) => outcome,
+                Check::Pending(check) => tokio::select! {
+                    outcome = check => outcome,
+                    // Closed meanwhile: `on_close` dropped the pending connect.
+                    _ = session.closed() => return,
+                },
+            };
+            let grant = match outcome {
+                Ok(grant) => grant,
+                Err(refusal) => {
+                    this.forget_pending(&session, &namespace);
+                    this.refuse(&session, &namespace, &refusal);
+                    return;
+                }
+            };
+            let joining = Joining::granted(
+                &this.shared,
+                namespace.clone(),
+                metric_namespace,
+                payload,
+                grant,
+            );
+            match claim {
+                Some(claim) => recovery::restore(&this.shared, &session, joining, claim).await,
+                None => {
+                    connect_socket(&this.shared, &session, joining, None);
+                }
+            }
+            this.drain(&session, &namespace);
+        });
+    }
+
+    fn refuse(&self, session: &Session<Client>, namespace: &str, refusal: &Refusal) {
+        tracing::debug!(
+            sid = %session.id,
+            namespace,
+            code = refusal.code.as_str(),
+            detail = %refusal.detail,
+            "connect refused"
+        );
+        let _ = session.send(encode_connect_refusal(namespace, &refusal.payload()));
+        self.shared.count_out(PacketType::ConnectError, 1);
+    }
+
+    /// Handles the packets that waited for the socket, in order; packets arriving
+    /// meanwhile queue behind them until the queue is empty and the pending connect goes.
+    fn drain(&self, session: &Arc<Session<Client>>, namespace: &str) {
+        loop {
+            let batch = {
+                let mut state = session.data.lock();
+                let Some(index) = state
+                    .pending
+                    .iter()
+                    .position(|p| &*p.namespace == namespace)
+                else {
+                    return;
+                };
+                if state.pending[index].queued.is_empty() {
+                    state.pending.swap_remove(index);
+                    return;
+                }
+                std::mem::take(&mut state.pending[index].queued)
+            };
+            for (packet, attachments) in batch {
+                self.dispatch(session, packet, attachments);
+            }
+        }
+    }
+
+    fn forget_pending(&self, session: &Session<Client>, namespace: &str) {
+        let mut state = session.data.lock();
+        state.pending.retain(|p| &*p.namespace != namespace);
+    }
+}
+
+/// Sends a socket's CONNECT answer, with its private id when it has one (recovery).
+fn answer_connect(shared: &Shared, socket: &Socket) {
+    let answer = match socket.pid {
+        Some(pid) => {
+            encode_connect_recoverable(&socket.namespace, socket.sid.as_str(), pid.as_str())
+        }
+        None => encode_connect(&socket.namespace, socket.sid.as_str()),
+    };
+    socket.send_now(&answer);
+    shared.count_out(PacketType::Connect, 1);
+}
+
+/// Connects a socket of `session` to its namespace, in its rooms, and answers the CONNECT;
+/// a repeated connect gets the same socket back. With `restored`, the socket takes those
+/// ids, holds live deliveries and is not answered: the recovery does that, and gets `None`
+/// when the namespace is already joined. `None` too when the session has closed.
+pub(super) fn connect_socket(
+    shared: &Arc<Shared>,
+    session: &Arc<Session<Client>>,
+    joining: Joining,
+    restored: Option<Restored>,
+) -> Option<Arc<Socket>> {
+    let recovering = restored.is_some();
+    let mut state = session.data.lock();
+    if state.closed {
+        return None;
+    }
+    let mut new = false;
+    let socket = match state
+        .sockets
+        .iter()
+        .find(|s| s.namespace == joining.namespace)
+    {
+        Some(_) if recovering => return None,
+        Some(existing) => existing.clone(),
+        None => {
+            new = true;
+            let (sid, pid) = match restored {
+                Some(restored) => (restored.sid, Some(restored.pid)),
+                None => (Sid::random(), shared.recovery.get().map(|_| Sid::random())),
+            };
+            let socket = Arc::new(Socket::new(
+                sid,
+                joining.namespace,
+                session.clone(),
+                joining.payload,
+                joining.identity,
+                shared.clone(),
+                joining.metric_namespace,
+                pid,
+                recovering,
+            ));
+            socket.set_gauge_transport(session.transport());
+            shared
+                .metrics
+                .sockets
+                .with_label_values(&[&socket.metric_namespace, socket.gauge_transport().as_str()])
+                .inc();
+            state.sockets.push(socket.clone());
+            shared.adapter.add_in_rooms(socket.clone(), &joining.rooms);
+            session.set_established();
+            socket
+        }
+    };
+    drop(state);
+    if recovering {
+        return Some(socket);
+    }
+    answer_connect(shared, &socket);
+    if new {
+        shared.announce(&socket);
+    }
+    Some(socket)
+}
