@@ -39,7 +39,6 @@ fn fixture(mixed: bool) -> Fixture {
     let metrics = Metrics::new();
     let adapter = Arc::new(LocalAdapter::new(metrics.clone(), CancellationToken::new()));
     let settings = ServerConfig {
-        outbound_queue: 16,
         ping_interval_ms: 3_600_000,
         connect_timeout_ms: 3_600_000,
         ..ServerConfig::default()
@@ -51,7 +50,7 @@ fn fixture(mixed: bool) -> Fixture {
         let mut sessions = Vec::with_capacity(SOCKETS);
         let mut sids = Vec::with_capacity(SOCKETS);
         for i in 0..SOCKETS {
-            let session = engine.open_session(remote, Transport::Websocket, &settings);
+            let session = engine.open_session(remote, Transport::Websocket);
             let connect = if mixed && i % 2 == 1 {
                 Message::Binary(Bytes::from_static(MSGPACK_CONNECT))
             } else {

@@ -141,6 +141,31 @@ fn adapter(
     }
 }
 
+/// Connection state recovery: sessions and the replay log in this node's memory, or in
+/// Redis when clustered. Nothing of it exists when recovery is off.
+fn enable_recovery(
+    config: &Config,
+    adapter: &Adapter,
+    local: &Arc<LocalAdapter>,
+    socketio: &SocketIo,
+    metrics: &Metrics,
+) {
+    use crate::adapter::local::Offsets;
+    use crate::adapter::replay::MemoryReplay;
+    use crate::socketio::recovery::Recovery;
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = adapter.redis() {
+        local.set_offsets(Offsets::Carried);
+        let store = cluster.enable_recovery(&config.recovery);
+        socketio.enable_recovery(Recovery { store });
+        return;
+    }
+    let _ = adapter;
+    let replay = Arc::new(MemoryReplay::new(&config.recovery, metrics));
+    local.set_offsets(Offsets::Log(replay.clone()));
+    socketio.enable_recovery(Recovery { store: replay });
+}
+
 impl Relay {
     /// Binds both listeners and starts serving; returns once both accept connections.
     pub async fn start(config: Config) -> Result<Relay, StartError> {
@@ -150,7 +175,10 @@ impl Relay {
 
         let local = Arc::new(LocalAdapter::new(metrics.clone(), shutting_down.clone()));
         let adapter = Arc::new(adapter(&config, &local, &metrics, &shutting_down)?);
-        let socketio = SocketIo::new(local, &config.server.namespaces, metrics.clone());
+        let socketio = SocketIo::new(local.clone(), &config.server.namespaces, metrics.clone());
+        if config.recovery.enabled {
+            enable_recovery(&config, &adapter, &local, &socketio, &metrics);
+        }
         let hooks = Hooks::new(
             &config.hooks,
             config.admin.max_body_bytes,
@@ -246,6 +274,9 @@ impl Relay {
         if new.cluster != old.cluster {
             restart.push("cluster");
         }
+        if new.recovery != old.recovery {
+            restart.push("recovery");
+        }
         if new.log.format != old.log.format {
             restart.push("log.format");
         }
@@ -283,6 +314,7 @@ impl Relay {
         new.server.path = old.server.path.clone();
         new.admin.listen = old.admin.listen;
         new.cluster = old.cluster.clone();
+        new.recovery = old.recovery.clone();
         new.log.format = old.log.format;
         new.tls = tls;
         self.engine.handler().set_namespaces(&new.server.namespaces);

@@ -51,6 +51,18 @@ pub struct Metrics {
     pub cluster_redis_connected: IntGauge,
     /// `sio_relay_cluster_redis_disconnections_total`: connections to Redis lost.
     pub cluster_redis_disconnections: IntCounter,
+    /// `sio_relay_recovery_buffered_bytes`: bytes of events this node keeps for connection
+    /// state recovery (its memory replay logs; 0 in a cluster, whose log is in Redis).
+    pub recovery_buffered_bytes: IntGauge,
+    /// `sio_relay_recovery_buffered_messages`: events in those logs.
+    pub recovery_buffered_messages: IntGauge,
+    /// `sio_relay_recoveries_total{outcome}`: reconnecting clients that asked to recover;
+    /// `outcome` is `recovered`, `unknown_session` (expired or never saved),
+    /// `unknown_offset` (its last event left the log) or `unavailable` (store unreachable).
+    pub recoveries: IntCounterVec,
+    /// `sio_relay_idempotent_repeats_total`: emits answered from an earlier one with the
+    /// same `Idempotency-Key`, sending nothing.
+    pub idempotent_repeats: IntCounter,
     /// `sio_relay_hook_requests_total{type,outcome}`: requests to the backend hook; `type`
     /// is `event`, `connect` or `disconnect`; `outcome` is `ok`, `http_error` (not 2xx),
     /// `timeout`, `unreachable`, `bad_answer` (answer refused) or `emit_failed`.
@@ -231,6 +243,30 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let recovery_buffered_bytes = IntGauge::new(
+            "sio_relay_recovery_buffered_bytes",
+            "Bytes of events kept in this node's memory for connection state recovery.",
+        )
+        .expect("valid metric");
+        let recovery_buffered_messages = IntGauge::new(
+            "sio_relay_recovery_buffered_messages",
+            "Events kept in this node's memory for connection state recovery.",
+        )
+        .expect("valid metric");
+        let recoveries = IntCounterVec::new(
+            Opts::new(
+                "sio_relay_recoveries_total",
+                "Connection state recovery attempts, by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let idempotent_repeats = IntCounter::new(
+            "sio_relay_idempotent_repeats_total",
+            "Emits answered from an earlier one with the same Idempotency-Key.",
+        )
+        .expect("valid metric");
+
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(connections.clone()),
@@ -248,6 +284,10 @@ impl Metrics {
             Box::new(cluster_request_duration.clone()),
             Box::new(cluster_redis_connected.clone()),
             Box::new(cluster_redis_disconnections.clone()),
+            Box::new(recovery_buffered_bytes.clone()),
+            Box::new(recovery_buffered_messages.clone()),
+            Box::new(recoveries.clone()),
+            Box::new(idempotent_repeats.clone()),
             Box::new(hook_requests.clone()),
             Box::new(hook_request_duration.clone()),
             Box::new(hook_lifecycle_queue.clone()),
@@ -282,6 +322,10 @@ impl Metrics {
             cluster_request_duration,
             cluster_redis_connected,
             cluster_redis_disconnections,
+            recovery_buffered_bytes,
+            recovery_buffered_messages,
+            recoveries,
+            idempotent_repeats,
             hook_requests,
             hook_request_duration,
             hook_lifecycle_queue,

@@ -185,8 +185,10 @@ fn variables_parse_to_each_kind() {
         ("SIO_RELAY_SERVER_PING_INTERVAL_MS", "30000"),
         ("SIO_RELAY_SERVER_TRANSPORTS", "websocket"),
         ("SIO_RELAY_SERVER_NAMESPACES", "/,/chat/*"),
-        ("SIO_RELAY_SERVER_SLOW_CLIENT_POLICY", "drop"),
-        ("SIO_RELAY_SERVER_OUTBOUND_QUEUE", "64"),
+        ("SIO_RELAY_LIMITS_SLOW_CLIENT", "drop"),
+        ("SIO_RELAY_LIMITS_MAX_QUEUED_BYTES", "65536"),
+        ("SIO_RELAY_RECOVERY_ENABLED", "true"),
+        ("SIO_RELAY_ADMIN_IDEMPOTENCY_WINDOW_MS", "5000"),
         ("SIO_RELAY_ADMIN_LISTEN", "0.0.0.0:3001"),
         ("SIO_RELAY_CLUSTER_ADAPTER", "redis"),
         ("SIO_RELAY_CLUSTER_REDIS_URL", "rediss://:pw@redis:6380"),
@@ -198,8 +200,10 @@ fn variables_parse_to_each_kind() {
     assert_eq!(config.server.ping_interval_ms, 30_000);
     assert_eq!(config.server.transports, [Transport::Websocket]);
     assert_eq!(config.server.namespaces, ["/", "/chat/*"]);
-    assert_eq!(config.server.slow_client_policy, SlowClientPolicy::Drop);
-    assert_eq!(config.server.outbound_queue, 64);
+    assert_eq!(config.limits.slow_client, SlowClientPolicy::Drop);
+    assert_eq!(config.limits.max_queued_bytes, 65_536);
+    assert!(config.recovery.enabled);
+    assert_eq!(config.admin.idempotency_window_ms, 5_000);
     assert_eq!(config.cluster.adapter, AdapterKind::Redis);
     assert_eq!(config.cluster.redis_url, "rediss://:pw@redis:6380");
     assert!(config.cluster.python_socketio);
@@ -492,4 +496,14 @@ fn errors_never_echo_secrets() {
     assert!(!report.contains("pa55word"), "{report}");
     assert!(!report.contains("with space"), "{report}");
     error_about(&errors, "cluster.redis_url");
+}
+
+#[test]
+fn moved_queue_keys_are_refused_with_their_replacement() {
+    let errors =
+        load_file("[server]\noutbound_queue = 64\nslow_client_policy = \"drop\"\n").unwrap_err();
+    let queue = error_about(&errors, "server.outbound_queue");
+    assert!(queue.reason.contains("limits.max_queued_bytes"), "{queue}");
+    let policy = error_about(&errors, "server.slow_client_policy");
+    assert!(policy.reason.contains("limits.slow_client"), "{policy}");
 }

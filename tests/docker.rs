@@ -150,8 +150,8 @@ async fn image_serves_reports_health_and_stops_gracefully() {
     assert!(push.status.success(), "curl: {}", text(&push));
     let answer: Value = serde_json::from_slice(&push.stdout).unwrap();
     assert_eq!(answer, json!({"recipients": 1}));
-    let event = client.wait_event("/", "task_done").await;
-    assert_eq!(event["args"], json!([{"id": 42}]), "{event}");
+    let args = client.wait_event("/", "task_done").await;
+    assert_eq!(args, json!([{"id": 42}]));
 
     let healthy = container.wait_health("healthy", Duration::from_secs(30));
     eprintln!("docker run to healthy (checks every 1 s): {:?}", healthy);

@@ -36,7 +36,7 @@ async fn broadcast_shares_one_encoding_among_recipients() {
     let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
     let sessions: Vec<_> = (0..3)
         .map(|_| {
-            let session = engine.open_session(remote, Transport::Websocket, &settings);
+            let session = engine.open_session(remote, Transport::Websocket);
             engine
                 .handler()
                 .on_message(&session, Message::Text(Bytes::from_static(b"0")));
@@ -98,7 +98,7 @@ async fn mixed_parsers_share_one_encoding_each() {
     let msgpack_connect: &'static [u8] = b"\x82\xa4type\x00\xa3nsp\xa1/";
     let sessions: Vec<_> = (0..4)
         .map(|i| {
-            let session = engine.open_session(remote, Transport::Websocket, &settings);
+            let session = engine.open_session(remote, Transport::Websocket);
             let connect = if i % 2 == 0 {
                 Message::Text(Bytes::from_static(b"0"))
             } else {

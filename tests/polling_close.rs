@@ -1,6 +1,7 @@
 //! Long-polling sessions the relay ends for a reason of its own (connect timeout, ping
-//! timeout, a full queue): like the reference server, it answers the waiting GET, or else
-//! the next one, with the Engine.IO close packet, once; socket.io-client then reports
+//! timeout, a full queue): like the reference server, it answers the waiting GET with the
+//! Engine.IO close packet, and, when it closed the session on purpose (connect timeout,
+//! full queue), the next GET if none was waiting; socket.io-client then reports
 //! "transport close" and reconnects. Shutdown is the exception, without the packet
 //! (`tests/shutdown.rs`).
 
@@ -44,15 +45,23 @@ async fn expect_close_packet_then_gone(polling: &RawPolling, context: &str) {
 #[tokio::test]
 async fn a_waiting_get_gets_the_close_packet() {
     let relay = start_relay(|c| {
-        c.server.connect_timeout_ms = 300;
+        c.server.connect_timeout_ms = 500;
         c.server.ping_interval_ms = 300;
         c.server.ping_timeout_ms = 300;
     })
     .await;
 
-    // Connect timeout: the GET sent right after the handshake is waiting when it fires.
+    // Connect timeout: a GET is waiting when it fires (the first may bring the ping).
     let idle = RawPolling::handshake(relay.socketio_addr).await;
-    expect_close_packet_then_gone(&idle, "connect timeout").await;
+    let first = idle.get_within(TIMEOUT).await.expect("GET not answered");
+    assert_eq!(first.status, 200, "{}", first.body);
+    if first.body == "2" {
+        expect_close_packet_then_gone(&idle, "connect timeout").await;
+    } else {
+        assert_eq!(first.body, "1", "connect timeout: not the close packet");
+        let resp = idle.get_within(TIMEOUT).await.expect("GET not answered");
+        assert_eq!(resp.status, 400, "{}", resp.body);
+    }
     wait_disconnections(&relay, "connect_timeout", 1.0).await;
 
     // Ping timeout: the ping is read but not answered, and the next GET waits.
@@ -69,27 +78,34 @@ async fn a_waiting_get_gets_the_close_packet() {
 }
 
 #[tokio::test]
-async fn the_next_get_gets_the_close_packet() {
+async fn the_next_get_gets_the_close_packet_when_the_relay_closed_on_purpose() {
     let relay = start_relay(|c| {
-        c.server.ping_interval_ms = 200;
-        c.server.ping_timeout_ms = 200;
+        c.server.connect_timeout_ms = 500;
+        c.server.ping_interval_ms = 300;
+        c.server.ping_timeout_ms = 300;
     })
     .await;
-    // Nobody polls when the ping timeout fires: the next GET, later, still gets it.
+    // Nobody polls when the connect timeout fires: the next GET, later, still gets it.
     let away = RawPolling::handshake(relay.socketio_addr).await;
-    away.connect_ns("/").await;
-    wait_disconnections(&relay, "ping_timeout", 1.0).await;
+    wait_disconnections(&relay, "connect_timeout", 1.0).await;
     assert_eq!(relay.inner().engine.session_count(), 0);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    expect_close_packet_then_gone(&away, "ping timeout, no GET waiting").await;
+    expect_close_packet_then_gone(&away, "connect timeout, no GET waiting").await;
 
     // Not owed forever: once a client silent for a ping interval and timeout would have
     // given up by itself, its GET finds the session unknown.
     let gone = RawPolling::handshake(relay.socketio_addr).await;
-    gone.connect_ns("/").await;
-    wait_disconnections(&relay, "ping_timeout", 2.0).await;
-    tokio::time::sleep(Duration::from_millis(400 + 300)).await;
+    wait_disconnections(&relay, "connect_timeout", 2.0).await;
+    tokio::time::sleep(Duration::from_millis(600 + 300)).await;
     let resp = gone.get_within(TIMEOUT).await.expect("GET not answered");
+    assert_eq!(resp.status, 400, "{}", resp.body);
+
+    // A session that broke (here: no pong) is forgotten at once, as by the reference
+    // server: with no GET waiting, the next one finds it unknown.
+    let silent = RawPolling::handshake(relay.socketio_addr).await;
+    silent.connect_ns("/").await;
+    wait_disconnections(&relay, "ping_timeout", 1.0).await;
+    let resp = silent.get_within(TIMEOUT).await.expect("GET not answered");
     assert_eq!(resp.status, 400, "{}", resp.body);
     relay.shutdown().await;
 }
@@ -98,8 +114,9 @@ async fn the_next_get_gets_the_close_packet() {
 /// with the close packet, the client reports "transport close" and reconnects by itself.
 #[tokio::test]
 async fn socket_io_client_reconnects_after_the_close_packet() {
-    const QUEUE: usize = 4;
-    let relay = start_relay(|c| c.server.outbound_queue = QUEUE).await;
+    // Room for about four of the floods below (each ~16 bytes plus 64 of bookkeeping).
+    const QUEUE_BYTES: u64 = 4 * 80;
+    let relay = start_relay(|c| c.limits.max_queued_bytes = QUEUE_BYTES).await;
     let mut client = relay
         .client(ClientKind::Js)
         .transports("polling")

@@ -27,7 +27,8 @@ fn server_side_state(server: SocketAddr, client: SocketAddr) -> Option<String> {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_released() {
-    let relay = start_relay(|config| config.server.outbound_queue = 4).await;
+    // Room for four of the 256 KiB events below.
+    let relay = start_relay(|config| config.limits.max_queued_bytes = 4 * (256 * 1024 + 100)).await;
     let tcp = TcpStream::connect(relay.socketio_addr).await.unwrap();
     let client_addr = tcp.local_addr().unwrap();
     let url = format!(

@@ -17,6 +17,7 @@ use prometheus::IntCounter;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::replay::MemoryReplay;
 use super::{
     AckReply, AdapterError, Applied, EmitOutcome, EmitRequest, Listing, RoomInfo, SocketInfo,
     Target,
@@ -24,6 +25,7 @@ use super::{
 use crate::engine::sid::Sid;
 use crate::metrics::Metrics;
 use crate::socketio::packet::{EventPacket, PacketType};
+use crate::socketio::recovery::offset_of;
 use crate::socketio::socket::Socket;
 
 type Room = Arc<str>;
@@ -58,6 +60,16 @@ pub struct LocalAdapter {
     metrics: Metrics,
     /// Told the name of a namespace when its first socket on this node joins it.
     on_new_namespace: OnceLock<NamespaceHook>,
+    /// Where replayable events get their offsets, with connection state recovery on.
+    offsets: OnceLock<Offsets>,
+}
+
+/// Where the offsets of replayable events come from (connection state recovery).
+pub enum Offsets {
+    /// This node's replay log hands them out (one node).
+    Log(Arc<MemoryReplay>),
+    /// They arrive as the events' last argument (a cluster logs them in Redis).
+    Carried,
 }
 
 /// See [`LocalAdapter::on_new_namespace`].
@@ -154,7 +166,11 @@ impl Index {
         }
     }
 
-    fn remove(&mut self, sid: &Sid) -> Option<Arc<Socket>> {
+    fn remove(&mut self, sid: &Sid) -> Vec<Room> {
+        self.remove_member(sid).map_or_else(Vec::new, |m| m.rooms)
+    }
+
+    fn remove_member(&mut self, sid: &Sid) -> Option<Member> {
         let member = self.sockets.remove(sid)?;
         for room in &member.rooms {
             if let Some(members) = self.rooms.get_mut(room) {
@@ -164,7 +180,7 @@ impl Index {
                 }
             }
         }
-        Some(member.socket)
+        Some(member)
     }
 }
 
@@ -186,7 +202,14 @@ impl LocalAdapter {
                 .with_label_values(&["out", PacketType::BinaryEvent.as_str()]),
             metrics,
             on_new_namespace: OnceLock::new(),
+            offsets: OnceLock::new(),
         }
+    }
+
+    /// Turns on offsets for replayable events (connection state recovery). Call before
+    /// serving; only the first call counts.
+    pub fn set_offsets(&self, offsets: Offsets) {
+        let _ = self.offsets.set(offsets);
     }
 
     /// Sets what to call, with the namespace's name, when the first socket of a namespace
@@ -206,22 +229,26 @@ impl LocalAdapter {
 
     /// Registers a connected socket.
     pub fn add(&self, socket: Arc<Socket>) {
+        self.add_with_rooms(socket, &[]);
+    }
+
+    /// Registers a connected socket that is already in `rooms` (a recovered one).
+    pub fn add_with_rooms(&self, socket: Arc<Socket>, rooms: &[String]) {
         let created = {
             let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
             let created = !namespaces.contains_key(&socket.namespace);
             let namespace = namespaces.entry(socket.namespace.clone()).or_default();
-            namespace
-                .index
-                .write()
-                .expect("index lock poisoned")
-                .sockets
-                .insert(
-                    socket.sid,
-                    Member {
-                        socket: socket.clone(),
-                        rooms: Vec::new(),
-                    },
-                );
+            let mut index = namespace.index.write().expect("index lock poisoned");
+            index.sockets.insert(
+                socket.sid,
+                Member {
+                    socket: socket.clone(),
+                    rooms: Vec::new(),
+                },
+            );
+            for room in rooms {
+                index.join(&socket.sid, &Room::from(room.as_str()));
+            }
             created
         };
         if created && let Some(hook) = self.on_new_namespace.get() {
@@ -229,38 +256,72 @@ impl LocalAdapter {
         }
     }
 
-    /// Removes a socket and its room memberships; forgets a namespace left empty.
-    pub fn remove(&self, socket: &Socket) {
+    /// Removes a socket and its room memberships; forgets a namespace left empty. Returns
+    /// the rooms it was in (without its sid room).
+    pub fn remove(&self, socket: &Socket) -> Vec<Room> {
         let mut namespaces = self.namespaces.write().expect("namespaces lock poisoned");
         let Some(namespace) = namespaces.get(&socket.namespace) else {
-            return;
+            return Vec::new();
         };
-        let empty = {
+        let (rooms, empty) = {
             let mut index = namespace.index.write().expect("index lock poisoned");
-            index.remove(&socket.sid);
-            index.sockets.is_empty()
+            let rooms = index.remove(&socket.sid);
+            (rooms, index.sockets.is_empty())
         };
         if empty {
             namespaces.remove(&socket.namespace);
         }
+        rooms
     }
 
     /// Emits to this node's sockets; with an ack timeout waits for their answers.
-    pub async fn emit(&self, request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
+    pub async fn emit(&self, mut request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
         let Some(namespace) = self.namespace(&request.target.namespace) else {
+            // Nobody here to reach, but a recovering socket may miss it: logged anyway.
+            if let (Some(Offsets::Log(log)), None) = (self.offsets.get(), request.ack_timeout) {
+                log.append(&request.target, |offset| {
+                    request.args.values.push(offset.to_string().into());
+                    Arc::new(EventPacket::new(
+                        request.target.namespace.clone(),
+                        request.event,
+                        request.args,
+                        None,
+                    ))
+                });
+            }
             return Ok(EmitOutcome::default());
         };
         let ack_id = request
             .ack_timeout
             .map(|_| namespace.next_ack_id.fetch_add(1, Ordering::Relaxed));
         let binary = !request.args.attachments.is_empty();
-        // Encoded on first use, once per parser among the recipients.
-        let packet = EventPacket::new(
-            request.target.namespace.clone(),
-            request.event,
-            request.args,
-            ack_id,
-        );
+        // Encoded on first use, once per parser among the recipients (and the replays). A
+        // replayable event gets its offset as its last argument (see `Offsets`); it is
+        // logged before the recipients are picked, which recovery relies on.
+        let (packet, offset) = match (self.offsets.get(), ack_id) {
+            (Some(Offsets::Log(log)), None) => {
+                let (offset, packet) = log.append(&request.target, |offset| {
+                    request.args.values.push(offset.to_string().into());
+                    Arc::new(EventPacket::new(
+                        request.target.namespace.clone(),
+                        request.event,
+                        request.args,
+                        None,
+                    ))
+                });
+                (packet, Some(offset))
+            }
+            (offsets, _) => {
+                let offset = offsets.and_then(|_| offset_of(&request.args.values));
+                let packet = EventPacket::new(
+                    request.target.namespace.clone(),
+                    request.event,
+                    request.args,
+                    ack_id,
+                );
+                (Arc::new(packet), offset)
+            }
+        };
         // Only an acknowledged emit needs a channel for the answers.
         let (ack_tx, ack_rx) = match ack_id {
             Some(id) => {
@@ -283,7 +344,7 @@ impl LocalAdapter {
             if let Some((id, tx)) = &ack_tx {
                 socket.expect_ack(*id, tx.clone());
             }
-            if socket.send_event(&packet) {
+            if socket.deliver(&packet, offset) {
                 recipients += 1;
                 if ack_tx.is_some() {
                     awaited.push(socket);
@@ -400,7 +461,9 @@ impl LocalAdapter {
         let removed: Vec<Arc<Socket>> = {
             let mut index = namespace.index.write().expect("index lock poisoned");
             let sids = index.selected(target);
-            sids.iter().filter_map(|sid| index.remove(sid)).collect()
+            sids.iter()
+                .filter_map(|sid| index.remove_member(sid).map(|m| m.socket))
+                .collect()
         };
         for socket in &removed {
             socket.disconnect_by_server();

@@ -3,9 +3,11 @@
 //! The admin API and the Socket.IO layer talk to [`Adapter`] only; whether it spans one
 //! node (in memory) or a cluster is its own business.
 
+pub mod idempotency;
 pub mod local;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod replay;
 
 use std::time::Duration;
 
@@ -134,6 +136,8 @@ pub struct Adapter {
     local: std::sync::Arc<local::LocalAdapter>,
     #[cfg(feature = "redis")]
     cluster: Option<redis::RedisCluster>,
+    /// `Idempotency-Key`s of a single node (a cluster keeps them in Redis).
+    idempotency: idempotency::MemoryKeys,
 }
 
 impl Adapter {
@@ -143,6 +147,7 @@ impl Adapter {
             local,
             #[cfg(feature = "redis")]
             cluster: None,
+            idempotency: idempotency::MemoryKeys::default(),
         }
     }
 
@@ -155,6 +160,7 @@ impl Adapter {
         Self {
             local,
             cluster: Some(cluster),
+            idempotency: idempotency::MemoryKeys::default(),
         }
     }
 
@@ -177,6 +183,33 @@ impl Adapter {
             return cluster.emit(request).await;
         }
         self.local.emit(request).await
+    }
+
+    /// Claims an `Idempotency-Key` for `window`, cluster-wide when clustered.
+    pub async fn claim_idempotency(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<idempotency::Claim, AdapterError> {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.claim_idempotency(key, window).await;
+        }
+        Ok(self.idempotency.claim(key, window))
+    }
+
+    /// Stores the answer of a claimed key for `window`; `None` releases it.
+    pub async fn finish_idempotency(
+        &self,
+        key: &str,
+        answer: Option<bytes::Bytes>,
+        window: Duration,
+    ) {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.finish_idempotency(key, answer, window).await;
+        }
+        self.idempotency.finish(key, answer, window);
     }
 
     /// Makes the target's sockets join `rooms`.

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::response::Response;
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,8 +19,8 @@ use super::audit::Access;
 use super::binary;
 use super::body::{Fields, kind, read_json, wrong_type};
 use super::error::ApiError;
-use super::selector;
 use super::{AdminState, LiveConfig};
+use super::{idempotency, selector};
 use crate::adapter::{EmitOutcome, EmitRequest};
 use crate::config::AdminOp;
 use crate::socketio::packet::{Args, is_reserved_event};
@@ -61,11 +62,13 @@ pub async fn emit(
     Extension(access): Extension<Access>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let key = idempotency::key(request.headers())?;
     let body = read_json(request, live.max_body_bytes).await?;
     let max_ack = live.max_ack_timeout_ms;
-    match body {
-        Value::Array(items) => {
-            let requests = items
+    // Everything is validated before anything is sent, or a key is used.
+    let emits = match body {
+        Value::Array(items) => Emits::Batch(
+            items
                 .into_iter()
                 .enumerate()
                 .map(|(index, item)| {
@@ -79,23 +82,48 @@ pub async fn emit(
                             error: Box::new(error),
                         })
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut answers = Vec::with_capacity(requests.len());
-            for request in requests {
-                answers.push(send(&state, request).await?);
-            }
-            Ok(Json(answers).into_response())
-        }
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         Value::Object(_) => {
             let request = parse(body, max_ack)?;
             access.check(AdminOp::Emit, &request.target, &[])?;
-            Ok(Json(send(&state, request).await?).into_response())
+            Emits::One(request)
         }
-        other => Err(ApiError::InvalidJson(format!(
-            "expected a JSON object or an array of objects, got {}",
-            kind(&other)
-        ))),
-    }
+        other => {
+            return Err(ApiError::InvalidJson(format!(
+                "expected a JSON object or an array of objects, got {}",
+                kind(&other)
+            )));
+        }
+    };
+    let sending = async {
+        let answer = match emits {
+            Emits::Batch(requests) => {
+                let mut answers = Vec::with_capacity(requests.len());
+                for request in requests {
+                    answers.push(send(&state, request).await?);
+                }
+                serde_json::to_vec(&answers)
+            }
+            Emits::One(request) => serde_json::to_vec(&send(&state, request).await?),
+        };
+        answer
+            .map(Bytes::from)
+            .map_err(|err| ApiError::Internal(err.to_string()))
+    };
+    let window = Duration::from_millis(live.idempotency_window_ms);
+    // A repeat waits for a first request as long as that one may wait for acks.
+    let wait = Duration::from_millis(live.max_ack_timeout_ms) + REPEAT_WAIT_MARGIN;
+    idempotency::once(&state, key, window, wait, sending).await
+}
+
+/// What a repeat waits beyond `admin.max_ack_timeout_ms` for the first request's answer.
+const REPEAT_WAIT_MARGIN: Duration = Duration::from_secs(10);
+
+/// A validated body.
+enum Emits {
+    One(EmitRequest),
+    Batch(Vec<EmitRequest>),
 }
 
 /// Validates one emit object.

@@ -58,6 +58,9 @@ pub enum ApiError {
     /// The cluster engine is unreachable; nothing was done. The detail is logged only.
     #[error("the cluster is unavailable; nothing was done")]
     ClusterUnavailable(String),
+    /// A repeat of an `Idempotency-Key` whose first request is still sending.
+    #[error("the first request with this Idempotency-Key has not answered yet; retry later")]
+    IdempotencyPending,
     /// `/readyz`: a listener or a backing service is not up.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::ClusterUnavailable(_) => "cluster_unavailable",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::IdempotencyPending => "idempotency_pending",
             ApiError::Internal(_) => "internal",
             ApiError::InBatch { error, .. } => error.code(),
         }
@@ -121,6 +125,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::IdempotencyPending => StatusCode::CONFLICT,
             ApiError::InBatch { error, .. } => error.status(),
         }
     }

@@ -22,6 +22,7 @@ pub mod binary;
 mod body;
 pub mod emit;
 pub mod error;
+mod idempotency;
 mod openapi;
 mod rooms;
 pub mod scope;
@@ -81,6 +82,8 @@ pub struct LiveConfig {
     pub max_body_bytes: u64,
     /// `admin.max_ack_timeout_ms`.
     pub max_ack_timeout_ms: u64,
+    /// `admin.idempotency_window_ms`.
+    pub idempotency_window_ms: u64,
 }
 
 impl LiveConfig {
@@ -89,6 +92,7 @@ impl LiveConfig {
             tokens: Tokens::new(&config.tokens, &config.keys),
             max_body_bytes: config.max_body_bytes,
             max_ack_timeout_ms: config.max_ack_timeout_ms,
+            idempotency_window_ms: config.idempotency_window_ms,
         }
     }
 }

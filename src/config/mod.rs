@@ -44,10 +44,12 @@ pub struct Config {
     pub log: LogConfig,
     /// The backend told about client events and socket lifecycle.
     pub hooks: HooksConfig,
-    /// Limits on clients' connections.
+    /// Limits on clients: connections, and what is queued for each.
     pub limits: LimitsConfig,
     /// TLS on the listeners.
     pub tls: TlsConfig,
+    /// Connection state recovery.
+    pub recovery: RecoveryConfig,
 }
 
 /// A transport clients may use.
@@ -105,10 +107,6 @@ pub struct ServerConfig {
     pub max_payload_bytes: u64,
     /// How long shutdown may take.
     pub shutdown_grace_ms: u64,
-    /// Packets queued per session before the slow-client policy applies.
-    pub outbound_queue: usize,
-    /// What happens to a client whose queue is full.
-    pub slow_client_policy: SlowClientPolicy,
     /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client's address.
     pub trusted_proxies: Vec<String>,
 }
@@ -126,8 +124,6 @@ impl Default for ServerConfig {
             connect_timeout_ms: 45_000,
             max_payload_bytes: 1_000_000,
             shutdown_grace_ms: 10_000,
-            outbound_queue: 1024,
-            slow_client_policy: SlowClientPolicy::Disconnect,
             trusted_proxies: Vec::new(),
         }
     }
@@ -147,6 +143,8 @@ pub struct AdminConfig {
     pub max_body_bytes: u64,
     /// Largest `ack_timeout_ms` a request may ask for.
     pub max_ack_timeout_ms: u64,
+    /// How long an `Idempotency-Key` of `/v1/emit` is remembered.
+    pub idempotency_window_ms: u64,
     /// Scoped keys (`[[admin.keys]]`): each may do only some operations on some targets.
     pub keys: Vec<AdminKey>,
     /// Serve a non-loopback address without tokens or keys (anyone who reaches it may push).
@@ -160,6 +158,7 @@ impl Default for AdminConfig {
             tokens: Vec::new(),
             max_body_bytes: 4_194_304,
             max_ack_timeout_ms: 60_000,
+            idempotency_window_ms: 60_000,
             keys: Vec::new(),
             allow_open: false,
         }
@@ -189,6 +188,7 @@ impl fmt::Debug for AdminConfig {
             tokens,
             max_body_bytes,
             max_ack_timeout_ms,
+            idempotency_window_ms,
             keys,
             allow_open,
         } = self;
@@ -197,6 +197,7 @@ impl fmt::Debug for AdminConfig {
             .field("tokens", &vec![MASK; tokens.len()])
             .field("max_body_bytes", max_body_bytes)
             .field("max_ack_timeout_ms", max_ack_timeout_ms)
+            .field("idempotency_window_ms", idempotency_window_ms)
             .field("keys", keys)
             .field("allow_open", allow_open)
             .finish()
@@ -276,8 +277,9 @@ impl fmt::Debug for AdminKey {
     }
 }
 
-/// `[limits]`: how many clients may connect, and how fast. 0 means no limit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// `[limits]`: how many clients may connect, and how fast (0 means no limit), and what
+/// may be queued for each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Engine.IO sessions open at once on this node.
@@ -286,6 +288,22 @@ pub struct LimitsConfig {
     pub max_connections_per_ip: u64,
     /// New sessions per second from one client address (a token bucket of that size).
     pub handshakes_per_second_per_ip: u64,
+    /// Bytes queued for one client before `slow_client` applies.
+    pub max_queued_bytes: u64,
+    /// What happens to a client whose queue is full.
+    pub slow_client: SlowClientPolicy,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            handshakes_per_second_per_ip: 0,
+            max_queued_bytes: 1_048_576,
+            slow_client: SlowClientPolicy::Disconnect,
+        }
+    }
 }
 
 /// A listener TLS may be turned on for.
@@ -419,6 +437,32 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[recovery]`: Socket.IO connection state recovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// Whether clients that come back may recover their sid, rooms and missed events.
+    pub enabled: bool,
+    /// How long a disconnected socket stays recoverable; also the age limit of the replay
+    /// buffer.
+    pub max_disconnection_ms: u64,
+    /// Events kept for replay per namespace.
+    pub max_buffered_messages: u64,
+    /// Bytes of events kept for replay per namespace (this node's memory buffer).
+    pub max_buffered_bytes: u64,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_disconnection_ms: 120_000,
+            max_buffered_messages: 10_000,
+            max_buffered_bytes: 16_777_216,
         }
     }
 }

@@ -20,6 +20,18 @@ pub(crate) const SECRET_KEYS: &[&str] = &[
 /// environment cannot set them.
 pub(crate) const TABLE_LISTS: &[&str] = &["admin.keys"];
 
+/// Keys that moved, with where they went: refused with a message that says so.
+pub(crate) const MOVED_KEYS: &[(&str, &str)] = &[
+    (
+        "server.outbound_queue",
+        "replaced by `limits.max_queued_bytes`, a size in bytes rather than a packet count",
+    ),
+    (
+        "server.slow_client_policy",
+        "replaced by `limits.slow_client` (same values)",
+    ),
+];
+
 /// Whether the value at `path` must never be shown.
 pub(crate) fn is_secret(path: &str) -> bool {
     SECRET_KEYS.contains(&path)
@@ -68,6 +80,10 @@ impl Schema {
     /// A hint for an unknown key: the same key in another section, or a close spelling.
     pub(crate) fn suggest(&self, section: Option<&str>, key: &str) -> String {
         if let Some(section) = section {
+            let path = format!("{section}.{key}");
+            if let Some((_, moved)) = MOVED_KEYS.iter().find(|(old, _)| *old == path) {
+                return format!(": {moved}");
+            }
             if let Some(other) = self.sections().find(|s| self.keys(s).any(|k| k == key)) {
                 return format!(" (did you mean `{other}.{key}`?)");
             }
@@ -198,7 +214,7 @@ mod tests {
         assert_eq!(
             sections,
             [
-                "admin", "cluster", "hooks", "limits", "log", "server", "tls"
+                "admin", "cluster", "hooks", "limits", "log", "recovery", "server", "tls"
             ]
         );
         assert!(

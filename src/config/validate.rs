@@ -48,6 +48,7 @@ pub(crate) fn findings(config: &Config) -> Vec<Finding> {
             because,
         });
     }
+    delivery(config, &mut out);
     out.0
 }
 
@@ -119,9 +120,6 @@ fn server(config: &Config, out: &mut Findings) {
     out.positive("server.ping_timeout_ms", s.ping_timeout_ms);
     out.positive("server.connect_timeout_ms", s.connect_timeout_ms);
     out.positive("server.max_payload_bytes", s.max_payload_bytes);
-    if s.outbound_queue == 0 {
-        out.add("server.outbound_queue", "must be greater than 0");
-    }
     for (i, proxy) in s.trusted_proxies.iter().enumerate() {
         if let Err(error) = proxy.parse::<Cidr>() {
             out.add("server.trusted_proxies", format!("item {}: {error}", i + 1));
@@ -174,6 +172,16 @@ fn admin(config: &Config, out: &mut Findings) {
 
     out.positive("admin.max_body_bytes", a.max_body_bytes);
     out.positive("admin.max_ack_timeout_ms", a.max_ack_timeout_ms);
+    out.positive("admin.idempotency_window_ms", a.idempotency_window_ms);
+}
+
+/// `[limits]` and `[recovery]`: the bounds of what the relay keeps for clients.
+fn delivery(config: &Config, out: &mut Findings) {
+    out.positive("limits.max_queued_bytes", config.limits.max_queued_bytes);
+    let r = &config.recovery;
+    out.positive("recovery.max_disconnection_ms", r.max_disconnection_ms);
+    out.positive("recovery.max_buffered_messages", r.max_buffered_messages);
+    out.positive("recovery.max_buffered_bytes", r.max_buffered_bytes);
 }
 
 /// `[[admin.keys]]`: named, distinct tokens with valid scopes.
@@ -557,17 +565,17 @@ mod tests {
         let mut config = Config::default();
         config.server.ping_interval_ms = 0;
         config.server.ping_timeout_ms = 0;
-        config.server.outbound_queue = 0;
         config.server.transports.clear();
         config.admin.max_ack_timeout_ms = 0;
+        config.limits.max_queued_bytes = 0;
         assert_eq!(
             keys(&config),
             [
                 "server.transports",
                 "server.ping_interval_ms",
                 "server.ping_timeout_ms",
-                "server.outbound_queue",
                 "admin.max_ack_timeout_ms",
+                "limits.max_queued_bytes",
             ]
         );
     }

@@ -321,6 +321,7 @@ mod tests {
                 max_connections: 3,
                 max_connections_per_ip: 2,
                 handshakes_per_second_per_ip: 0,
+                ..LimitsConfig::default()
             },
             &[],
         );

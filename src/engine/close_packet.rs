@@ -1,12 +1,12 @@
-//! The Engine.IO close packet owed to long-polling clients whose session the relay ended.
+//! The Engine.IO close packet owed to long-polling clients whose session the relay closed.
 //!
-//! When the relay ends a polling session for a reason of its own (ping timeout, connect
-//! timeout, a client that cannot keep up, a broken request), the reference server answers
-//! the pending GET, or else the next one, with the close packet, and socket.io-client then
-//! reports "transport close" and reconnects. A pending GET is answered by
-//! [`polling::get`](super::polling) itself; this set remembers the sessions whose client
-//! had no GET waiting, so that its next GET, which finds the session gone, still gets the
-//! packet. An entry is taken by that GET or forgotten once the client, silent that long,
+//! When the relay ends a polling session for a reason of its own, the reference server
+//! answers a GET that is waiting with the close packet, and socket.io-client then reports
+//! "transport close" and reconnects; [`polling::get`](super::polling) does that. When the
+//! relay closed the session on purpose (connect timeout, a client that cannot keep up)
+//! and no GET was waiting, the reference server keeps the packet for the next GET: this
+//! set remembers those sessions, so that the next GET, which finds the session gone, still
+//! gets it. An entry is taken by that GET, or forgotten once the client, silent that long,
 //! would have given up on the session itself.
 //!
 //! Shutdown is the exception: it ends polling sessions without the packet, which

@@ -229,7 +229,8 @@ async fn handle<H: EngineHandler>(
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {
                 if request.method() == Method::GET && engine.owed_close.take(sid) {
-                    let version = Version::from_query(query.eio.as_deref());
+                    // The session is gone; the client's EIO says how to frame the packet.
+                    let version = Version::from_query(query.eio.as_deref()).unwrap_or(Version::V4);
                     return polling::close_packet(version, &cors);
                 }
                 return EngineError::UnknownSid.response(&cors);

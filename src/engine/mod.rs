@@ -4,8 +4,8 @@
 //!
 //! A session lives as long as its supervisor task ([`Engine::supervise`]), which sends
 //! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
-//! from the table and tells the handler exactly once. A polling session the relay ended
-//! for a reason of its own owes its client the close packet (see [`close_packet`]).
+//! from the table and tells the handler exactly once. A polling session the relay closed
+//! on purpose owes its client the close packet (see [`close_packet`]).
 
 pub mod admission;
 mod close_packet;
@@ -38,7 +38,7 @@ pub use self::listener::serve;
 use self::packet::{Frame, PING, Packet, Version};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
-use crate::config::{LimitsConfig, ServerConfig, Transport};
+use crate::config::{LimitsConfig, ServerConfig, SlowClientPolicy, Transport};
 use crate::metrics::Metrics;
 
 /// What a handshake asked for: the Engine.IO version, and (v3) whether polling answers
@@ -89,6 +89,8 @@ pub struct Engine<H: EngineHandler> {
     settings: RwLock<Arc<ServerConfig>>,
     /// Who may open a session (`[limits]`, trusted proxies).
     admission: Admission,
+    /// `limits.max_queued_bytes` and `limits.slow_client` for new sessions.
+    queue_limits: RwLock<(u64, SlowClientPolicy)>,
     metrics: Metrics,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
@@ -108,6 +110,10 @@ impl<H: EngineHandler> Engine<H> {
             sessions: RwLock::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
             admission,
+            queue_limits: RwLock::new((
+                LimitsConfig::default().max_queued_bytes,
+                SlowClientPolicy::default(),
+            )),
             metrics,
             bytes_in,
             bytes_out,
@@ -136,9 +142,11 @@ impl<H: EngineHandler> Engine<H> {
         *self.settings.write().expect("settings lock poisoned") = Arc::new(settings);
     }
 
-    /// Applies `[limits]` to the next handshakes.
+    /// Applies `[limits]` to the next handshakes and sessions.
     pub fn set_limits(&self, limits: &LimitsConfig) {
         self.admission.set_limits(limits);
+        *self.queue_limits.write().expect("limits lock poisoned") =
+            (limits.max_queued_bytes, limits.slow_client);
     }
 
     /// Who may open a session.
@@ -180,13 +188,12 @@ impl<H: EngineHandler> Engine<H> {
         self: &Arc<Self>,
         remote: SocketAddr,
         transport: Transport,
-        settings: &ServerConfig,
     ) -> Arc<Session<H::Data>> {
         let v4 = Handshake {
             version: Version::V4,
             polling_binary: true,
         };
-        self.open_admitted(remote, v4, transport, settings, Permit::unlimited())
+        self.open_admitted(remote, v4, transport, Permit::unlimited())
     }
 
     /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
@@ -195,17 +202,18 @@ impl<H: EngineHandler> Engine<H> {
         remote: SocketAddr,
         handshake: Handshake,
         transport: Transport,
-        settings: &ServerConfig,
         permit: Permit,
     ) -> Arc<Session<H::Data>> {
+        let (max_queued_bytes, slow_client) =
+            *self.queue_limits.read().expect("limits lock poisoned");
         let session = Arc::new(Session::new(
             remote,
             handshake.version,
             handshake.polling_binary,
             transport,
             self.handler.new_session_data(),
-            settings.outbound_queue,
-            settings.slow_client_policy,
+            usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
+            slow_client,
             &self.metrics,
         ));
         self.sessions
@@ -315,7 +323,7 @@ impl<H: EngineHandler> Engine<H> {
             .close_reason()
             .unwrap_or(CloseReason::TransportClose);
         // Owed before the session leaves the table, so that no GET finds neither.
-        let owes_close = reason.sends_close_packet()
+        let owes_close = reason.closes_next_poll()
             && if session.transport() == Transport::Polling {
                 self.owed_close.owe(session.id)
             } else {

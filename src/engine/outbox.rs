@@ -5,6 +5,11 @@
 //! memory for its queue (a tokio channel allocates its padded state and a first block of
 //! slots up front, most of a kilobyte), and the lock is only taken on this queued path,
 //! for a push or a pop. One transport at a time drains the outbox, through [`Drain`].
+//!
+//! The bound is in bytes (`limits.max_queued_bytes`): each item counts what it puts on the
+//! wire plus [`ITEM_OVERHEAD`], so that a flood of tiny packets is bounded too. An item
+//! reaching an empty outbox is always accepted, however large, so one big packet can
+//! always go out.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -13,9 +18,24 @@ use tokio::sync::Notify;
 
 use super::session::Outbound;
 
+/// What a queued item costs besides its bytes: its queue slot and shared allocation.
+pub(super) const ITEM_OVERHEAD: usize = 64;
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Outbound>,
+    /// The sum of the items' costs.
+    bytes: usize,
+}
+
+fn cost(item: &Outbound) -> usize {
+    item.frames().iter().map(|f| f.len()).sum::<usize>() + ITEM_OVERHEAD
+}
+
 /// The bounded queue of one session.
 pub(super) struct Outbox {
-    items: Mutex<VecDeque<Outbound>>,
+    items: Mutex<Queue>,
+    /// Most bytes queued at once.
     capacity: usize,
     pushed: Notify,
     /// Held by the transport draining the outbox.
@@ -23,11 +43,11 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    /// An empty outbox holding at most `capacity` items (at least one).
+    /// An empty outbox holding at most `capacity` bytes (and at least one item).
     pub(super) fn new(capacity: usize) -> Self {
         Outbox {
-            items: Mutex::new(VecDeque::new()),
-            capacity: capacity.max(1),
+            items: Mutex::new(Queue::default()),
+            capacity,
             pushed: Notify::new(),
             drainer: tokio::sync::Mutex::new(()),
         }
@@ -36,11 +56,13 @@ impl Outbox {
     /// Queues `item`, or gives it back when the outbox is full.
     pub(super) fn push(&self, item: Outbound) -> Result<(), Outbound> {
         {
-            let mut items = self.items.lock().expect("outbox lock poisoned");
-            if items.len() >= self.capacity {
+            let mut queue = self.items.lock().expect("outbox lock poisoned");
+            let cost = cost(&item);
+            if !queue.items.is_empty() && queue.bytes + cost > self.capacity {
                 return Err(item);
             }
-            items.push_back(item);
+            queue.bytes += cost;
+            queue.items.push_back(item);
         }
         self.pushed.notify_one();
         Ok(())
@@ -74,11 +96,14 @@ pub(super) struct Drain<'a> {
 impl Drain<'_> {
     /// The oldest item, if any.
     pub(super) fn try_pop(&mut self) -> Option<Outbound> {
-        let mut items = self.outbox.items.lock().expect("outbox lock poisoned");
-        let item = items.pop_front();
-        if items.is_empty() && items.capacity() > 64 {
+        let mut queue = self.outbox.items.lock().expect("outbox lock poisoned");
+        let item = queue.items.pop_front();
+        if let Some(item) = &item {
+            queue.bytes -= cost(item);
+        }
+        if queue.items.is_empty() && queue.items.capacity() > 64 {
             // Give back what a burst made the queue grow to.
-            items.shrink_to(8);
+            queue.items.shrink_to(8);
         }
         item
     }
@@ -109,7 +134,8 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_order_and_bound_and_one_drainer() {
-        let outbox = Outbox::new(2);
+        // Room for two one-byte items, not three.
+        let outbox = Outbox::new(2 * (1 + ITEM_OVERHEAD) + 1);
         assert!(outbox.push(item("a")).is_ok());
         assert!(outbox.push(item("b")).is_ok());
         assert!(outbox.push(item("c")).is_err());
@@ -118,6 +144,15 @@ mod tests {
         assert_eq!(drain.pop().await.frames(), item("a").frames());
         assert_eq!(drain.try_pop().unwrap().frames(), item("b").frames());
         assert!(drain.try_pop().is_none());
+        // Popping gave the bytes back.
+        assert!(outbox.push(item("d")).is_ok());
+    }
+
+    #[test]
+    fn an_item_larger_than_the_bound_reaches_an_empty_outbox() {
+        let outbox = Outbox::new(10);
+        assert!(outbox.push(item("larger than ten bytes")).is_ok());
+        assert!(outbox.push(item("x")).is_err());
     }
 
     #[tokio::test]

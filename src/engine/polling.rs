@@ -48,7 +48,7 @@ pub(super) fn handshake<H: EngineHandler>(
         version,
         polling_binary,
     };
-    let session = engine.open_admitted(remote, handshake, Transport::Polling, settings, permit);
+    let session = engine.open_admitted(remote, handshake, Transport::Polling, permit);
     session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
     engine.handler.on_open(&session);
@@ -84,7 +84,10 @@ pub(super) async fn get<H: EngineHandler>(
     };
     let first = tokio::select! {
         biased;
-        _ = session.closed() => None,
+        // The client's own close packet ends a waiting poll with a noop, as the reference
+        // server does; any other end is answered below.
+        _ = session.closed() => (session.close_reason() == Some(CloseReason::ClientClose))
+            .then(|| Outbound::frame(NOOP)),
         item = outbox.pop() => {
             session.item_done();
             Some(item)
@@ -94,8 +97,10 @@ pub(super) async fn get<H: EngineHandler>(
     let Some(first) = first else {
         return match session.close_reason() {
             Some(reason) if reason.sends_close_packet() => {
-                engine.owed_close.paid(session.id);
-                close_packet(Some(session.version), cors)
+                if reason.closes_next_poll() {
+                    engine.owed_close.paid(session.id);
+                }
+                close_packet(session.version, cors)
             }
             // Shutdown: ended without the close packet, so clients reconnect by themselves.
             _ => EngineError::UnknownSid.response(cors),
@@ -121,12 +126,12 @@ pub(super) async fn get<H: EngineHandler>(
     payload_response(payload, content_type, cors)
 }
 
-/// The Engine.IO close packet, as the answer to a GET of a session the relay ended;
-/// length-prefixed for Engine.IO v3 (the client's `EIO` says which).
-pub(super) fn close_packet(version: Option<Version>, cors: &Cors) -> Response {
+/// The Engine.IO close packet, as the answer to a GET of a session the relay ended:
+/// length-prefixed for Engine.IO v3.
+pub(super) fn close_packet(version: Version, cors: &Cors) -> Response {
     match version {
-        Some(Version::V3) => text_response(Bytes::from_static(b"1:1"), cors),
-        _ => text_response(Bytes::from_static(b"1"), cors),
+        Version::V3 => text_response(Bytes::from_static(b"1:1"), cors),
+        Version::V4 => text_response(Bytes::from_static(b"1"), cors),
     }
 }
 

@@ -111,24 +111,33 @@ impl CloseReason {
         }
     }
 
-    /// Whether a long-polling client is sent the Engine.IO close packet (on its pending
-    /// GET, or else its next one), as the reference server does when it ends a session:
-    /// socket.io-client then reports "transport close" and reconnects. Not when the client
-    /// ended the session, and not on shutdown: python-socketio takes the packet as final
-    /// and would not reconnect to another node, so shutdown ends polling sessions without
-    /// it (the client's next poll fails and it reconnects).
+    /// Whether a long-polling client's waiting GET is answered with the Engine.IO close
+    /// packet, as the reference server does when it ends a session: socket.io-client then
+    /// reports "transport close" and reconnects. Not when the client ended the session,
+    /// and not on shutdown: python-socketio takes the packet as final and would not
+    /// reconnect to another node, so shutdown ends polling sessions without it (the
+    /// client's next poll fails and it reconnects).
     pub fn sends_close_packet(self) -> bool {
         !matches!(
             self,
             CloseReason::TransportClose | CloseReason::ClientClose | CloseReason::ServerShutdown
         )
     }
+
+    /// Whether the close packet also waits for the client's next GET when none was
+    /// waiting: when the relay closed the session on purpose (it joined no namespace in
+    /// time, or could not keep up), as the reference server's orderly close does. A
+    /// session that broke (ping timeout, bad input) is forgotten at once, and its next GET
+    /// finds it unknown, as there.
+    pub fn closes_next_poll(self) -> bool {
+        matches!(self, CloseReason::ConnectTimeout | CloseReason::QueueFull)
+    }
 }
 
 /// Why [`Session::send`] did not queue an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
-    /// The outbox was full; the slow-client policy was applied.
+    /// The outbox was full; `limits.slow_client` was applied.
     Full,
     /// The session has closed.
     Closed,
@@ -168,8 +177,8 @@ pub struct Session<D> {
     closing: CancellationToken,
     close_reason: OnceLock<CloseReason>,
     policy: SlowClientPolicy,
-    /// `sio_relay_dropped_total{reason="queue_full"}`.
-    dropped_queue_full: IntCounter,
+    /// `sio_relay_dropped_total{reason="slow_client"}`.
+    dropped_slow_client: IntCounter,
 }
 
 impl<D> Session<D> {
@@ -180,7 +189,7 @@ impl<D> Session<D> {
         polling_binary: bool,
         transport: Transport,
         data: D,
-        queue: usize,
+        max_queued_bytes: usize,
         policy: SlowClientPolicy,
         metrics: &Metrics,
     ) -> Self {
@@ -190,7 +199,7 @@ impl<D> Session<D> {
             version,
             polling_binary,
             data,
-            outbox: Outbox::new(queue),
+            outbox: Outbox::new(max_queued_bytes),
             queued: AtomicUsize::new(0),
             ws: OnceLock::new(),
             transport: AtomicU8::new(transport as u8),
@@ -203,13 +212,13 @@ impl<D> Session<D> {
             closing: CancellationToken::new(),
             close_reason: OnceLock::new(),
             policy,
-            dropped_queue_full: metrics.dropped.with_label_values(&["queue_full"]),
+            dropped_slow_client: metrics.dropped.with_label_values(&["slow_client"]),
         }
     }
 
     /// Sends an item to the client without waiting: written to the WebSocket at once when
     /// nothing is queued and the socket takes it, queued otherwise. A full outbox applies
-    /// the slow-client policy: the session is closed (`queue_full`) or the item dropped.
+    /// `limits.slow_client`: the session is closed (`queue_full`) or the item dropped.
     pub fn send(&self, item: Outbound) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
@@ -231,7 +240,7 @@ impl<D> Session<D> {
             return Ok(());
         }
         self.queued.fetch_sub(1, Ordering::SeqCst);
-        self.dropped_queue_full.inc();
+        self.dropped_slow_client.inc();
         if self.policy == SlowClientPolicy::Disconnect {
             self.close(CloseReason::QueueFull);
         }

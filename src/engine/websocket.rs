@@ -58,9 +58,12 @@ pub(super) async fn handle<H: EngineHandler>(
             if session.transport() != Transport::Polling
                 || session.upgrading.swap(true, Ordering::AcqRel)
             {
-                return EngineError::BadRequest.response(&cors);
+                // A second WebSocket for a session that has (or is getting) one: the
+                // reference server accepts the handshake and closes it at once.
+                Opening::Refused
+            } else {
+                Opening::Upgrade(session)
             }
-            Opening::Upgrade(session)
         }
         None => {
             if Version::from_query(query.eio.as_deref()).is_none() {
@@ -93,6 +96,7 @@ pub(super) async fn handle<H: EngineHandler>(
             return;
         };
         match opening {
+            Opening::Refused => drop((reader, writer)),
             Opening::Upgrade(session) => upgrade_session(engine, session, reader, writer).await,
             Opening::New(permit) => {
                 new_session(
@@ -118,6 +122,8 @@ enum Opening<D> {
     Upgrade(Arc<Session<D>>),
     /// A new session, admitted.
     New(Permit),
+    /// Nothing: the connection is closed once open.
+    Refused,
 }
 
 impl<D> Opening<D> {
@@ -179,7 +185,7 @@ pub(super) async fn new_session<H: EngineHandler>(
         version,
         polling_binary: true,
     };
-    let session = engine.open_admitted(remote, handshake, Transport::Websocket, &settings, permit);
+    let session = engine.open_admitted(remote, handshake, Transport::Websocket, permit);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);

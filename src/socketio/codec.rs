@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::msgpack;
 use super::packet::{
     Args, PacketType, Parser, encode_ack, encode_connect, encode_connect_error,
-    encode_connect_error_v4, encode_connect_v4, encode_disconnect,
+    encode_connect_error_v4, encode_connect_recoverable, encode_connect_v4, encode_disconnect,
 };
 use crate::engine::Outbound;
 use crate::engine::packet::Frame;
@@ -23,18 +23,26 @@ pub struct Codec {
 }
 
 impl Codec {
-    /// The answer to a namespace connect: v5 carries the socket id, v4 nothing.
-    pub fn connect(self, namespace: &str, sid: &str) -> Outbound {
-        match (self.parser, self.v4) {
-            (Parser::Json, true) => encode_connect_v4(namespace),
-            (Parser::Json, false) => encode_connect(namespace, sid),
-            (Parser::Msgpack, _) => binary(msgpack::encode(
-                PacketType::Connect,
-                namespace,
-                Some(&json!({ "sid": sid })),
-                &[],
-                None,
-            )),
+    /// The answer to a namespace connect: v5 carries the socket id, and its private id
+    /// `pid` with connection state recovery on; v4 carries nothing.
+    pub fn connect(self, namespace: &str, sid: &str, pid: Option<&str>) -> Outbound {
+        match (self.parser, self.v4, pid) {
+            (Parser::Json, true, _) => encode_connect_v4(namespace),
+            (Parser::Json, false, None) => encode_connect(namespace, sid),
+            (Parser::Json, false, Some(pid)) => encode_connect_recoverable(namespace, sid, pid),
+            (Parser::Msgpack, _, pid) => {
+                let data = match pid {
+                    Some(pid) => json!({ "sid": sid, "pid": pid }),
+                    None => json!({ "sid": sid }),
+                };
+                binary(msgpack::encode(
+                    PacketType::Connect,
+                    namespace,
+                    Some(&data),
+                    &[],
+                    None,
+                ))
+            }
         }
     }
 

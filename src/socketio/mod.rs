@@ -16,6 +16,7 @@ pub mod msgpack;
 pub mod namespace;
 pub mod observer;
 pub mod packet;
+pub mod recovery;
 pub mod socket;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -29,6 +30,7 @@ use self::codec::Codec;
 use self::namespace::NamespacePolicy;
 use self::observer::{ClientEvent, DisconnectReason, SocketObserver};
 use self::packet::{Args, Packet, PacketType, Parser};
+use self::recovery::{Claim, Identity, Recovery, SavedSession};
 use self::socket::Socket;
 use crate::adapter::local::LocalAdapter;
 use crate::config::Transport;
@@ -51,6 +53,8 @@ pub(crate) struct Shared {
     packets_in: [IntCounter; 7],
     packets_out: [IntCounter; 7],
     client_events_dropped: IntCounter,
+    /// Connection state recovery, when enabled (set once at start).
+    recovery: OnceLock<Recovery>,
     /// Set once at start when something listens (the hooks).
     observer: OnceLock<Arc<dyn SocketObserver>>,
 }
@@ -58,6 +62,13 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn count_out(&self, kind: PacketType, n: u64) {
         self.packets_out[kind as usize].inc_by(n);
+    }
+
+    /// Tells the observer about a socket that connected (or was recovered).
+    fn announce(&self, socket: &Arc<Socket>) {
+        if let Some(observer) = self.observer.get() {
+            observer.on_connect(socket);
+        }
     }
 
     fn socket_gone(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
@@ -88,11 +99,18 @@ impl SocketIo {
             packets_out: by_type("out"),
             client_events_dropped: metrics.dropped.with_label_values(&["client_event"]),
             metrics,
+            recovery: OnceLock::new(),
             observer: OnceLock::new(),
         };
         SocketIo {
             shared: Arc::new(shared),
         }
+    }
+
+    /// Turns connection state recovery on, keeping sessions in `recovery`'s store. Call
+    /// before serving; only the first call counts.
+    pub fn enable_recovery(&self, recovery: Recovery) {
+        let _ = self.shared.recovery.set(recovery);
     }
 
     /// Tells `observer` about every socket from now on; a second observer is ignored.
@@ -250,11 +268,24 @@ impl EngineHandler for SocketIo {
         let mut state = session.data.lock();
         state.closed = true;
         state.partial = None;
+        let recovery = self
+            .shared
+            .recovery
+            .get()
+            .filter(|_| recovery::recoverable(reason));
         for socket in std::mem::take(&mut state.sockets) {
-            self.shared.adapter.remove(&socket);
+            let rooms = self.shared.adapter.remove(&socket);
             if socket.detach() {
                 self.shared
                     .socket_gone(&socket, DisconnectReason::Session(reason));
+                if let (Some(recovery), Some(pid)) = (recovery, socket.pid) {
+                    let rooms = rooms.iter().map(|r| r.to_string()).collect();
+                    let saved = SavedSession {
+                        sid: socket.sid,
+                        rooms,
+                    };
+                    recovery.store.persist(&socket.namespace, pid, saved);
+                }
             }
         }
     }
@@ -408,11 +439,8 @@ impl SocketIo {
     }
 
     fn on_connect(&self, session: &Arc<Session<Client>>, packet: Packet) {
-        let v4 = session.version == Version::V3;
-        let codec = Codec {
-            parser: session.data.parser().unwrap_or(Parser::Json),
-            v4,
-        };
+        let codec = codec_of(session);
+        let v4 = codec.v4;
         let mut namespace = packet.namespace;
         if v4 && let Some(query) = namespace.find('?') {
             // Socket.IO v4 clients append the namespace's query: `/chat?token=…`.
@@ -424,47 +452,112 @@ impl SocketIo {
             self.shared.count_out(PacketType::ConnectError, 1);
             return;
         };
-        let mut state = session.data.lock();
-        if state.closed {
+        let auth = packet.data.unwrap_or(Value::Null);
+        // Socket.IO v4 has no connection state recovery (see `connect_socket`).
+        if !v4
+            && self.shared.recovery.get().is_some()
+            && let Some(claim) = Claim::from_auth(Some(&auth))
+        {
+            recovery::restore(
+                self.shared.clone(),
+                session.clone(),
+                namespace,
+                metric_namespace,
+                auth,
+                claim,
+            );
             return;
         }
-        let mut new = false;
-        let socket = match state.sockets.iter().find(|s| *s.namespace == *namespace) {
-            // A repeated connect gets the same socket back.
-            Some(existing) => existing.clone(),
-            None => {
-                // A v4 client computes its socket ids from the session id.
-                let sid = if v4 { session.id } else { Sid::random() };
-                let socket = Arc::new(Socket::new(
-                    sid,
-                    codec,
-                    Arc::from(namespace.as_str()),
-                    session.clone(),
-                    packet.data.unwrap_or(Value::Null),
-                    self.shared.clone(),
-                    metric_namespace,
-                ));
-                socket.set_gauge_transport(session.transport());
-                self.shared
-                    .metrics
-                    .sockets
-                    .with_label_values(&[
-                        &socket.metric_namespace,
-                        socket.gauge_transport().as_str(),
-                    ])
-                    .inc();
-                state.sockets.push(socket.clone());
-                self.shared.adapter.add(socket.clone());
-                session.set_established();
-                new = true;
-                socket
-            }
-        };
-        drop(state);
-        socket.send(&codec.connect(&namespace, socket.sid.as_str()));
-        self.shared.count_out(PacketType::Connect, 1);
-        if let (true, Some(observer)) = (new, self.shared.observer.get()) {
-            observer.on_connect(&socket);
-        }
+        connect_socket(
+            &self.shared,
+            session,
+            namespace,
+            metric_namespace,
+            auth,
+            None,
+        );
     }
+}
+
+/// How `session`'s packets are written: its parser (JSON until its first packet tells),
+/// and Socket.IO v4 for an Engine.IO v3 session.
+fn codec_of(session: &Session<Client>) -> Codec {
+    Codec {
+        parser: session.data.parser().unwrap_or(Parser::Json),
+        v4: session.version == Version::V3,
+    }
+}
+
+/// Connects a socket of `session` to `namespace` and answers the CONNECT; a repeated
+/// connect gets the same socket back. With `restored`, the socket takes that identity and
+/// rooms, holds live deliveries and is not answered: the recovery does that, and returns
+/// `None` when the namespace is already joined. `None` too when the session has closed.
+///
+/// A Socket.IO v4 socket (Engine.IO v3) takes the session's id, as the client computes
+/// it, and gets no pid: its CONNECT answer has no payload to carry one, so it is never
+/// saved for recovery.
+fn connect_socket(
+    shared: &Arc<Shared>,
+    session: &Arc<Session<Client>>,
+    namespace: String,
+    metric_namespace: Arc<str>,
+    auth: Value,
+    restored: Option<Identity>,
+) -> Option<Arc<Socket>> {
+    let recovering = restored.is_some();
+    let codec = codec_of(session);
+    let mut state = session.data.lock();
+    if state.closed {
+        return None;
+    }
+    let mut new = false;
+    let socket = match state.sockets.iter().find(|s| *s.namespace == *namespace) {
+        // A repeated connect gets the same socket back.
+        Some(_) if recovering => return None,
+        Some(existing) => existing.clone(),
+        None => {
+            new = true;
+            let (sid, pid, rooms) = match restored {
+                Some(identity) => (identity.sid, Some(identity.pid), identity.rooms),
+                None if codec.v4 => (session.id, None, Vec::new()),
+                None => (
+                    Sid::random(),
+                    shared.recovery.get().map(|_| Sid::random()),
+                    Vec::new(),
+                ),
+            };
+            let socket = Arc::new(Socket::new(
+                sid,
+                codec,
+                Arc::from(namespace.as_str()),
+                session.clone(),
+                auth,
+                shared.clone(),
+                metric_namespace,
+                pid,
+                recovering,
+            ));
+            socket.set_gauge_transport(session.transport());
+            shared
+                .metrics
+                .sockets
+                .with_label_values(&[&socket.metric_namespace, socket.gauge_transport().as_str()])
+                .inc();
+            state.sockets.push(socket.clone());
+            shared.adapter.add_with_rooms(socket.clone(), &rooms);
+            session.set_established();
+            socket
+        }
+    };
+    drop(state);
+    if recovering {
+        return Some(socket);
+    }
+    let pid = socket.pid.as_ref().map(Sid::as_str);
+    socket.send_now(&codec.connect(&namespace, socket.sid.as_str(), pid));
+    shared.count_out(PacketType::Connect, 1);
+    if new {
+        shared.announce(&socket);
+    }
+    Some(socket)
 }

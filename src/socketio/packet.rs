@@ -351,6 +351,46 @@ impl EventPacket {
     }
 }
 
+/// An event that [`encode_event`] wrote for `namespace` without an ack id, written again
+/// for `parser`: a replay log keeps events in the JSON form only (see
+/// `adapter::replay`), and serves the other parsers so. `None` when `json` is not such an
+/// event.
+pub fn reencode_event(namespace: &str, json: &Outbound, parser: Parser) -> Option<Outbound> {
+    if parser == Parser::Json {
+        return Some(json.clone());
+    }
+    let (Frame::Text(text), rest) = json.frames().split_first()? else {
+        return None;
+    };
+    let attachments = rest
+        .iter()
+        .map(|frame| match frame {
+            Frame::Binary(bytes) => Some(bytes.clone()),
+            Frame::Text(_) => None,
+        })
+        .collect::<Option<Vec<Bytes>>>()?;
+    let kind = if attachments.is_empty() {
+        PacketType::Event
+    } else {
+        PacketType::BinaryEvent
+    };
+    let head = header(kind, namespace, attachments.len(), 0);
+    let mut values: Vec<Value> =
+        serde_json::from_slice(text.strip_prefix(head.as_slice())?).ok()?;
+    if values.is_empty() {
+        return None;
+    }
+    let Value::String(event) = values.remove(0) else {
+        return None;
+    };
+    let args = Args {
+        values,
+        attachments,
+    };
+    let event = EventPacket::new(namespace.to_owned(), event, args, None);
+    Some(event.encoded(parser).clone())
+}
+
 /// The server's answer to a client's event: `43<id>[...args]`, or a binary ack with its
 /// attachments.
 pub fn encode_ack(namespace: &str, id: u64, args: &Args) -> Outbound {
@@ -369,6 +409,14 @@ pub fn encode_ack(namespace: &str, id: u64, args: &Args) -> Outbound {
 pub fn encode_connect(namespace: &str, sid: &str) -> Outbound {
     let mut out = header(PacketType::Connect, namespace, 0, 32);
     serde_json::to_writer(&mut out, &serde_json::json!({ "sid": sid }))
+        .expect("JSON into a Vec cannot fail");
+    with_attachments(out, &[])
+}
+
+/// A namespace connect answer with recovery on: `40/ns,{"sid":"...","pid":"..."}`.
+pub fn encode_connect_recoverable(namespace: &str, sid: &str, pid: &str) -> Outbound {
+    let mut out = header(PacketType::Connect, namespace, 0, 64);
+    serde_json::to_writer(&mut out, &serde_json::json!({ "sid": sid, "pid": pid }))
         .expect("JSON into a Vec cannot fail");
     with_attachments(out, &[])
 }
@@ -512,6 +560,35 @@ mod tests {
             out.frames()[1],
             Frame::Binary(Bytes::from_static(b"\x01\x02"))
         );
+    }
+
+    #[test]
+    fn logged_events_are_written_again_for_msgpack() {
+        for namespace in ["/", "/a,b"] {
+            let args = Args {
+                values: vec![
+                    json!({"n": [1, "x"]}),
+                    json!({"_placeholder": true, "num": 0}),
+                ],
+                attachments: vec![Bytes::from_static(b"\x01\x02")],
+            };
+            let direct = EventPacket::new(namespace.into(), "e".into(), args.clone(), None);
+            let json = encode_event(namespace, "e", &args, None);
+            let again = reencode_event(namespace, &json, Parser::Msgpack).unwrap();
+            assert_eq!(
+                again.frames(),
+                direct.encoded(Parser::Msgpack).frames(),
+                "{namespace}"
+            );
+            let same = reencode_event(namespace, &json, Parser::Json).unwrap();
+            assert_eq!(same.frames(), json.frames());
+        }
+        let plain = encode_event("/", "e", &Args::default(), None);
+        assert!(reencode_event("/", &plain, Parser::Msgpack).is_some());
+        // Not an event of that namespace, or not an event at all.
+        assert!(reencode_event("/x", &plain, Parser::Msgpack).is_none());
+        let ack = encode_ack("/", 1, &Args::default());
+        assert!(reencode_event("/", &ack, Parser::Msgpack).is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::codec::Codec;
 use super::observer::DisconnectReason;
 use super::packet::{Args, EventPacket, PacketType, Parser};
+use super::recovery::Offset;
 use super::{Client, Shared};
 use crate::config::Transport;
 use crate::engine::sid::Sid;
@@ -20,6 +21,9 @@ use crate::engine::{Outbound, Session};
 /// Where a socket's acknowledgement goes: the collector of one acknowledged emit.
 pub type AckSender = mpsc::UnboundedSender<(Sid, Args)>;
 
+/// Live deliveries held during a recovery, each with its offset if it has one.
+type Held = Vec<(Option<Offset>, Outbound)>;
+
 /// One client's connection to one namespace.
 pub struct Socket {
     /// The socket id (`socket.id` in the JS client).
@@ -27,7 +31,7 @@ pub struct Socket {
     /// The namespace.
     pub namespace: Arc<str>,
     /// How this client's packets are written.
-    codec: Codec,
+    pub(super) codec: Codec,
     session: Arc<Session<Client>>,
     /// The client's connect `auth` payload; kept server-side, never listed.
     auth: Value,
@@ -40,9 +44,19 @@ pub struct Socket {
     gauge_transport: AtomicU8,
     pub(super) shared: Arc<Shared>,
     pub(super) metric_namespace: Arc<str>,
+    /// The private id that recovers this socket (only with `[recovery] enabled`).
+    pub(super) pid: Option<Sid>,
+    /// Set while a recovery replays missed events: live deliveries wait in `held`.
+    /// Checked once per delivery; never set without recovery.
+    holding: AtomicBool,
+    held: Mutex<Option<Held>>,
+    /// The newest offset a recovery's replay covered: a live delivery of an event at or
+    /// before it (one logged before the replay read the log, published after) is a repeat.
+    replayed_to: OnceLock<Offset>,
 }
 
 impl Socket {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         sid: Sid,
         codec: Codec,
@@ -51,6 +65,8 @@ impl Socket {
         auth: Value,
         shared: Arc<Shared>,
         metric_namespace: Arc<str>,
+        pid: Option<Sid>,
+        holding: bool,
     ) -> Self {
         Socket {
             sid,
@@ -64,20 +80,45 @@ impl Socket {
             gauge_transport: AtomicU8::new(Transport::Polling as u8),
             shared,
             metric_namespace,
+            pid,
+            holding: AtomicBool::new(holding),
+            held: Mutex::new(holding.then(Vec::new)),
+            replayed_to: OnceLock::new(),
         }
     }
 
     /// Queues an encoded packet for this client. `false` when it was not queued (the
     /// session closed, or its queue was full and the slow-client policy applied).
     pub fn send(&self, packet: &Outbound) -> bool {
-        self.session.send(packet.clone()).is_ok()
+        self.hold_or_send(packet, None)
     }
 
-    /// Queues an event, in this client's parser. Same as [`Socket::send`] otherwise.
-    pub fn send_event(&self, event: &EventPacket) -> bool {
-        self.session
-            .send(event.encoded(self.codec.parser).clone())
-            .is_ok()
+    /// Queues an event, in this client's parser, that carries `offset` as its last argument
+    /// if it has one: while a recovery replays, the offset tells whether the replay already
+    /// covered it. Same as [`Self::send`] otherwise.
+    pub fn deliver(&self, event: &EventPacket, offset: Option<Offset>) -> bool {
+        self.hold_or_send(event.encoded(self.codec.parser), offset)
+    }
+
+    fn hold_or_send(&self, packet: &Outbound, offset: Option<Offset>) -> bool {
+        if let (Some(offset), Some(covered)) = (offset, self.replayed_to.get())
+            && offset <= *covered
+        {
+            return true;
+        }
+        if self.holding.load(Ordering::Acquire) {
+            let mut held = self.held.lock().expect("held lock poisoned");
+            if let Some(held) = held.as_mut() {
+                held.push((offset, packet.clone()));
+                return true;
+            }
+        }
+        self.send_now(packet)
+    }
+
+    /// Sends past the hold: the CONNECT answer and replayed events of a recovery.
+    pub(super) fn send_now(&self, packet: &Outbound) -> bool {
+        self.session.send(packet.clone()).is_ok()
     }
 
     /// The client's parser.
@@ -88,6 +129,38 @@ impl Socket {
     /// The client's Engine.IO version (3 or 4).
     pub fn eio(&self) -> u8 {
         self.session.version.number()
+    }
+
+    /// Ends a recovery's hold: sends what was held, in order, except the events at or
+    /// before `covered` (the replay sent them).
+    pub(super) fn release_hold(&self, covered: Option<Offset>) {
+        if let Some(covered) = covered {
+            let _ = self.replayed_to.set(covered);
+        }
+        let mut held = self.held.lock().expect("held lock poisoned");
+        for (offset, packet) in held.take().into_iter().flatten() {
+            if offset.is_some_and(|o| covered.is_some_and(|c| o <= c)) {
+                continue;
+            }
+            self.send_now(&packet);
+        }
+        // Under the lock: a delivery that still sees `holding` waits for it, then sends
+        // after everything held.
+        self.holding.store(false, Ordering::Release);
+    }
+
+    /// Gives up a socket whose recovery failed, before its CONNECT answer: it leaves the
+    /// index and the client, silently (the client is answered by a fresh socket).
+    pub(super) fn abandon(&self) {
+        self.shared.adapter.remove(self);
+        if self.session.data.forget(&self.sid) && self.detach() {
+            // Never announced to the observer: only the gauge knew of it.
+            self.shared
+                .metrics
+                .sockets
+                .with_label_values(&[&self.metric_namespace, self.gauge_transport().as_str()])
+                .dec();
+        }
     }
 
     /// The transport the client uses now.

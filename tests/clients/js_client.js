@@ -201,7 +201,14 @@ function main() {
     const socket = manager.socket(ns, socketOpts);
     sockets.set(ns, socket);
     socket.on("connect", () => {
-      print({ type: "connect", ns, sid: socket.id, transport: transportName() });
+      // `recovered`: the server restored this socket (connection state recovery).
+      print({
+        type: "connect",
+        ns,
+        sid: socket.id,
+        transport: transportName(),
+        recovered: socket.recovered === true,
+      });
     });
     socket.on("connect_error", (err) => {
       const line = { type: "connect_error", ns, message: errorMessage(err) };
@@ -229,6 +236,14 @@ function main() {
       socket.connect();
     }
   }
+
+  // The TCP socket under the WebSocket transport.
+  const rawSocket = () => {
+    const transport = manager.engine && manager.engine.transport;
+    const raw = transport && transport.ws && transport.ws._socket;
+    if (!raw) print({ type: "error", message: "no WebSocket transport to act on" });
+    return raw;
+  };
 
   const pickSocket = (cmd) => {
     const ns = cmd.ns ?? opts.namespaces[0];
@@ -284,6 +299,25 @@ function main() {
         } else {
           for (const socket of sockets.values()) socket.disconnect();
         }
+        return;
+      }
+      case "kill_transport": {
+        // A network failure: the WebSocket's TCP connection is destroyed without a close
+        // frame. With `pause_ms`, the next reconnection waits that long.
+        if (typeof cmd.pause_ms === "number") {
+          manager.randomizationFactor(0);
+          manager.reconnectionDelay(cmd.pause_ms);
+          manager.reconnectionDelayMax(cmd.pause_ms);
+        }
+        const raw = rawSocket();
+        if (!raw) return;
+        raw.destroy();
+        return;
+      }
+      case "stop_reading": {
+        // The client stops reading its WebSocket (the server's writes back up).
+        const raw = rawSocket();
+        if (raw) raw.pause();
         return;
       }
       case "status": {

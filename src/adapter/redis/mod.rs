@@ -19,15 +19,17 @@
 //! never waits for a Node server that will not answer.
 
 mod conn;
+mod idempotency;
 mod inbound;
 mod local_ops;
 mod node_peers;
 mod outbound;
+pub mod replay;
 mod requests;
 pub mod wire;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -37,13 +39,14 @@ pub use local_ops::{BoxFuture, LocalOps};
 
 use self::conn::Connections;
 use self::outbound::send_responses;
+use self::replay::RedisReplay;
 use self::requests::{collect_acks, merge_acks, random_id};
 use self::wire::node::{Broadcast, RemoteSocket, Request, RequestKind, Response};
 use self::wire::{BroadcastOpts, Channels, EventPacket, Flags, Selector};
 use super::{
     AdapterError, Applied, EmitOutcome, EmitRequest, Listing, RoomInfo, SocketInfo, Target,
 };
-use crate::config::{ClusterConfig, Transport};
+use crate::config::{ClusterConfig, RecoveryConfig, Transport};
 use crate::metrics::Metrics;
 
 /// Whether the cluster engine can be used.
@@ -119,6 +122,8 @@ struct Inner {
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
     readiness: watch::Receiver<Readiness>,
     metrics: Metrics,
+    /// The replay log and saved sessions, with connection state recovery on.
+    replay: OnceLock<Arc<RedisReplay>>,
 }
 
 impl RedisCluster {
@@ -159,6 +164,7 @@ impl RedisCluster {
             pending: Mutex::new(HashMap::new()),
             readiness,
             metrics: options.metrics,
+            replay: OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(conn::supervise(
@@ -175,6 +181,15 @@ impl RedisCluster {
             },
         ));
         Ok(RedisCluster { inner })
+    }
+
+    /// Turns on connection state recovery across the cluster (sessions and the replay log
+    /// in Redis); the store for the Socket.IO layer. Call before serving.
+    pub fn enable_recovery(&self, config: &RecoveryConfig) -> Arc<RedisReplay> {
+        self.inner
+            .replay
+            .get_or_init(|| Arc::new(RedisReplay::new(self.inner.conns.clone(), config)))
+            .clone()
     }
 
     /// Up, or down with the reason.
@@ -232,10 +247,15 @@ impl RedisCluster {
         result
     }
 
-    async fn emit_unmeasured(&self, request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
+    async fn emit_unmeasured(&self, mut request: EmitRequest) -> Result<EmitOutcome, AdapterError> {
         let inner = &*self.inner;
         let nsp = request.target.namespace.clone();
         inner.ensure_namespace(&nsp).await?;
+        // A replayable event is logged first; its offset rides as its last argument.
+        if let (Some(replay), None) = (inner.replay.get(), request.ack_timeout) {
+            let offset = replay.append(&request).await?;
+            request.args.values.push(offset.to_string().into());
+        }
         let packet = EventPacket {
             nsp: nsp.clone(),
             event: request.event.clone(),
