@@ -333,6 +333,79 @@ async fn engine_io_v3_websocket() {
     relay.shutdown().await;
 }
 
+/// The limits hold for Engine.IO v3 and msgpack clients: a v3 polling body over
+/// `server.max_payload_bytes` gets 413; a v3 session whose queue outgrows
+/// `limits.max_queued_bytes` with no GET waiting gets the close packet, length-prefixed,
+/// on its next GET, and a waiting GET of a session closed for bad input gets it at once; a
+/// msgpack message over `max_payload_bytes` closes its WebSocket.
+#[tokio::test]
+async fn limits_hold_for_v3_and_msgpack_clients() {
+    let relay = start_relay(|c| {
+        c.server.max_payload_bytes = 1000;
+        c.limits.max_queued_bytes = 4 * 80;
+    })
+    .await;
+    let metric = |reason: &str| format!("sio_relay_disconnections_total{{reason=\"{reason}\"}}");
+
+    let (endpoint, sid) = v3_polling(&relay, "").await;
+    let query = format!("EIO=3&transport=polling&sid={sid}");
+    let body = format!("1999:4{}", "x".repeat(1998)).into_bytes();
+    let post = RawPolling::request(&endpoint, Method::POST, &query, &[], Some(body)).await;
+    assert_eq!(post.status, 413, "{}", post.body);
+
+    // Nobody polls while pushes overflow the queue: the next GET gets `1:1`, then the
+    // session is unknown.
+    let (endpoint, sid) = v3_polling(&relay, "").await;
+    let query = format!("EIO=3&transport=polling&sid={sid}");
+    for n in 0.. {
+        assert!(n < 100, "the queue never overflowed");
+        let sent = relay.push("/", &[&sid], "flood", json!([n])).await;
+        if sent.recipients == 0 {
+            break;
+        }
+    }
+    common::eventually("the session closed: queue_full", TIMEOUT, || async {
+        (relay.metric(&metric("queue_full")) == 1.0).then_some(())
+    })
+    .await;
+    let owed = RawPolling::request(&endpoint, Method::GET, &query, &[], None).await;
+    assert_eq!((owed.status, owed.body.as_str()), (200, "1:1"));
+    let gone = RawPolling::request(&endpoint, Method::GET, &query, &[], None).await;
+    assert_eq!(gone.status, 400, "{}", gone.body);
+
+    // A GET waits; a bad payload ends the session: the waiting GET gets `1:1`.
+    let (endpoint, sid) = v3_polling(&relay, "").await;
+    let query = format!("EIO=3&transport=polling&sid={sid}");
+    let waiting = {
+        let (endpoint, query) = (endpoint.clone(), query.clone());
+        tokio::spawn(
+            async move { RawPolling::request(&endpoint, Method::GET, &query, &[], None).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bad = RawPolling::request(&endpoint, Method::POST, &query, &[], Some(b"5:40".to_vec()));
+    assert_eq!(bad.await.status, 400);
+    let answered = tokio::time::timeout(TIMEOUT, waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((answered.status, answered.body.as_str()), (200, "1:1"));
+
+    // A msgpack message over the limit.
+    let (mut ws, _) = RawWs::connect_eio(relay.socketio_addr).await;
+    ws.send_binary(MSGPACK_CONNECT).await;
+    assert!(ws.recv(TIMEOUT).await.unwrap().unwrap().is_binary());
+    let mut big = b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa2ev\xc5\x07\xd0".to_vec();
+    big.resize(big.len() + 2000, 0);
+    ws.send_binary(&big).await;
+    assert!(ws.closed_within(TIMEOUT).await, "over max_payload_bytes");
+    common::eventually("both sessions counted", TIMEOUT, || async {
+        (relay.metric(&metric("payload_too_large")) == 2.0).then_some(())
+    })
+    .await;
+    relay.shutdown().await;
+}
+
 /// A msgpack map that opens a session's Socket.IO traffic: connect as socket.io-msgpack-parser
 /// does, `{"type": 0, "nsp": "/"}`.
 const MSGPACK_CONNECT: &[u8] = b"\x82\xa4type\x00\xa3nsp\xa1/";
