@@ -197,7 +197,8 @@ function main() {
   const sockets = new Map();
   for (const ns of opts.namespaces) {
     const socketOpts = {};
-    if (opts.auth !== undefined) socketOpts.auth = opts.auth;
+    // 2.x has no `auth` payload: its namespace `query` stands for it (outside `/`).
+    if (opts.auth !== undefined) socketOpts[v2 ? "query" : "auth"] = opts.auth;
     const socket = manager.socket(ns, socketOpts);
     sockets.set(ns, socket);
     socket.on("connect", () => {
@@ -215,9 +216,14 @@ function main() {
       if (err && err.data !== undefined) line.data = toWire(err.data);
       print(line);
     });
-    // 2.x reports a refused namespace as an "error" event carrying the message.
+    // 2.x reports a refused namespace as an "error" event carrying the error packet's
+    // payload: a message, or an object with `message` and `data`.
     if (v2) {
-      socket.on("error", (err) => print({ type: "connect_error", ns, message: errorMessage(err) }));
+      socket.on("error", (err) => {
+        const line = { type: "connect_error", ns, message: errorMessage(err) };
+        if (err && typeof err === "object" && err.data !== undefined) line.data = toWire(err.data);
+        print(line);
+      });
     }
     socket.on("disconnect", (reason) => print({ type: "disconnect", ns, reason }));
     const onEvent = (event, ...args) => {
