@@ -2,9 +2,10 @@
 //! session itself, and hands every other connection to hyper and the engine's router.
 //!
 //! Opening a session over WebSocket (`GET {path}?EIO=4&transport=websocket`, no sid; or
-//! `EIO=3`, whose session differs only once open) is
-//! the usual connection, and answered here it takes one write: the `101 Switching
-//! Protocols` answer and the Engine.IO open packet together. Through hyper they are two
+//! `EIO=3`, whose session differs only once open) is the usual connection, and answered
+//! here it takes one write: the `101 Switching Protocols` answer and the Engine.IO open
+//! packet together; the request's query and headers are kept for the session's
+//! [`Handshake`] (read by `[auth]`). Through hyper they are two
 //! writes (hyper sends the 101, then the session its first frame), and on loopback a write
 //! costs several microseconds of kernel time. The first request is only peeked at, so
 //! whatever this fast path does not take (polling, an upgrade with a sid, anything wrong
@@ -154,8 +155,9 @@ const MAX_DIRECT_REQUEST: usize = 4096;
 
 /// Opens a WebSocket session without hyper when the connection's first request asks for
 /// one and passes every check hyper's path would make: `GET` on the engine's path with
-/// `EIO=4` (or `3`) and `transport=websocket` and no sid, an upgrade to `websocket` with version 13 and a
-/// key, an allowed `Origin`. The 101 answer and the open packet then go out in one write.
+/// `EIO=4` (or `3`) and `transport=websocket` and no sid, an upgrade to `websocket` with
+/// version 13 and a key, an allowed `Origin`. The 101 answer and the open packet then go
+/// out in one write.
 /// Returns the connection untouched (nothing read from it) for hyper otherwise; `None`
 /// when it was taken, or closed (or `stop` came) before the client sent anything. A
 /// connection that sends nothing within `server.connect_timeout_ms` is closed.

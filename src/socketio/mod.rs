@@ -8,8 +8,9 @@
 //!
 //! Engine.IO v3 sessions speak Socket.IO v4 (socket.io-client 2.x): they are connected
 //! to `/` as soon as they open (a connect checked like any other), and each socket's id is
-//! the session's id, as the client computes it. The parser (JSON or msgpack) is whatever the client's first packet is
-//! written in: a binary message that opens a msgpack map means msgpack.
+//! the session's id, as the client computes it. The parser (JSON or msgpack) is whatever
+//! the client's first packet is written in: a binary message that opens a msgpack map
+//! means msgpack.
 
 pub mod codec;
 mod connect;
