@@ -1,5 +1,6 @@
 //! One emit fanned out to 10,000 in-process sockets: the cost of a broadcast, a room
-//! emit and a unicast through the rooms index, excluding the transports.
+//! emit and a unicast through the rooms index, excluding the transports; and a broadcast
+//! and room emit where half the sockets speak the msgpack parser (`_mixed`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +27,11 @@ struct Fixture {
     sids: Vec<String>,
 }
 
-fn fixture() -> Fixture {
+/// socket.io-msgpack-parser's CONNECT to `/`: `{"type": 0, "nsp": "/"}`.
+const MSGPACK_CONNECT: &[u8] = b"\x82\xa4type\x00\xa3nsp\xa1/";
+
+/// 10,000 sockets; with `mixed`, every other one speaks msgpack.
+fn fixture(mixed: bool) -> Fixture {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -44,15 +49,18 @@ fn fixture() -> Fixture {
     let (sessions, sids) = runtime.block_on(async {
         let mut sessions = Vec::with_capacity(SOCKETS);
         let mut sids = Vec::with_capacity(SOCKETS);
-        for _ in 0..SOCKETS {
+        for i in 0..SOCKETS {
             let session = engine.open_session(
                 remote,
                 Transport::Websocket,
                 &sio_relay::engine::Handshake::none(),
             );
-            engine
-                .handler()
-                .on_message(&session, Message::Text(Bytes::from_static(b"0")));
+            let connect = if mixed && i % 2 == 1 {
+                Message::Binary(Bytes::from_static(MSGPACK_CONNECT))
+            } else {
+                Message::Text(Bytes::from_static(b"0"))
+            };
+            engine.handler().on_message(&session, connect);
             let connected = drain(&session);
             assert_eq!(connected, 1);
             sessions.push(session);
@@ -125,13 +133,19 @@ fn bench(c: &mut Criterion, fx: &Fixture, name: &str, to: impl Fn(usize) -> Vec<
 }
 
 fn fanout(c: &mut Criterion) {
-    let fx = fixture();
+    let fx = fixture(false);
     bench(c, &fx, "fanout/broadcast_10k", |_| vec![]);
     bench(c, &fx, "fanout/room_100", |i| {
         vec![format!("room-{}", i % 100)]
     });
     bench(c, &fx, "fanout/unicast", |i| {
         vec![fx.sids[i % SOCKETS].clone()]
+    });
+    drop(fx);
+    let fx = fixture(true);
+    bench(c, &fx, "fanout/broadcast_10k_mixed", |_| vec![]);
+    bench(c, &fx, "fanout/room_100_mixed", |i| {
+        vec![format!("room-{}", i % 100)]
     });
 }
 

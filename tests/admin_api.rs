@@ -651,13 +651,19 @@ async fn sockets_and_rooms_listings() {
                 "address",
                 "connected_at",
                 "data",
+                "eio",
                 "namespace",
+                "parser",
                 "rooms",
                 "sid",
                 "transport",
                 "user"
             ],
             "{socket}"
+        );
+        assert_eq!(
+            (&socket["parser"], &socket["eio"]),
+            (&json!("json"), &json!(4))
         );
         let sid = socket["sid"].as_str().unwrap();
         let i = sids.iter().position(|s| s == sid).expect("a known sid");

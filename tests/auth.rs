@@ -822,3 +822,241 @@ async fn a_recovered_socket_keeps_its_user_and_only_that_user_recovers_it() {
         relay.shutdown().await;
     }
 }
+
+/// The clients of the older protocol and of the msgpack parser are checked like the
+/// others. A socket.io-client 2.x client (Engine.IO v3) is connected to `/` unasked when
+/// its session opens: that connect takes the token from the handshake (`Authorization`
+/// header, `token` query parameter), and a refusal is Socket.IO v4's error packet carrying
+/// the usual payload; outside `/` the namespace's query stands for the `auth` payload. A
+/// msgpack client's `auth` payload is read as a JSON one's. `/v1/sockets` shows user,
+/// data, parser and Engine.IO version together, and `user` reaches every kind.
+#[tokio::test]
+async fn engine_io_v3_and_msgpack_clients_are_checked_too() {
+    let relay = jwt_relay(|_| {}).await;
+    let token = |user: &str| {
+        hs256(json!({
+            "sub": user, "exp": now() + 600, "data": {"who": user},
+            "namespaces": ["/", "/chat/*"],
+        }))
+    };
+    let bearer = |user: &str| format!("Bearer {}", token(user));
+    let mut clients = vec![
+        relay
+            .client(ClientKind::Js)
+            .v2()
+            .transports("websocket")
+            .header("Authorization", &bearer("v2-ws"))
+            .no_reconnect()
+            .connect()
+            .await,
+        relay
+            .client(ClientKind::Js)
+            .v2()
+            .transports("polling")
+            .header("Authorization", &bearer("v2-polling"))
+            .no_reconnect()
+            .connect()
+            .await,
+        relay
+            .client(ClientKind::Js)
+            .msgpack()
+            .transports("polling,websocket")
+            .auth(json!({ "token": token("mp-js") }))
+            .no_reconnect()
+            .connect()
+            .await,
+        relay
+            .client(ClientKind::Py)
+            .msgpack()
+            .transports("websocket")
+            .auth(json!({ "token": token("mp-py") }))
+            .no_reconnect()
+            .connect()
+            .await,
+    ];
+    let kinds = [
+        ("v2-ws", "json", 3),
+        ("v2-polling", "json", 3),
+        ("mp-js", "msgpack", 4),
+        ("mp-py", "msgpack", 4),
+    ];
+    let admin = relay.admin();
+    let listing = admin
+        .sockets("user=v2-ws&user=v2-polling&user=mp-js&user=mp-py")
+        .await;
+    let sockets = listing.expect_status(200)["sockets"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(sockets.len(), 4, "{sockets:?}");
+    for (user, parser, eio) in kinds {
+        let socket = sockets
+            .iter()
+            .find(|s| s["user"] == user)
+            .unwrap_or_else(|| panic!("{user} is not listed: {sockets:?}"));
+        assert_eq!(socket["parser"], parser, "{socket}");
+        assert_eq!(socket["eio"], eio, "{socket}");
+        assert_eq!(socket["data"], json!({ "who": user }), "{socket}");
+        assert_eq!(socket["rooms"], json!([format!("user:{user}")]), "{socket}");
+    }
+    let users: Vec<&str> = kinds.iter().map(|(user, _, _)| *user).collect();
+    let sent = admin
+        .emit(&json!({"user": users, "event": "news", "data": {"n": 1}}))
+        .await;
+    assert_eq!(sent.expect_status(200)["recipients"], 4);
+    for client in &mut clients {
+        assert_eq!(client.wait_event("/", "news").await, json!([{"n": 1}]));
+    }
+
+    // Outside `/`, a 2.x client's namespace query carries the token.
+    let chat = relay
+        .client(ClientKind::Js)
+        .v2()
+        .transports("websocket")
+        .ns("/chat/room")
+        .auth(json!({ "token": token("v2-chat") }))
+        .no_reconnect()
+        .connect()
+        .await;
+    let listing = admin.sockets("namespace=%2Fchat%2Froom").await;
+    let sockets = listing.expect_status(200)["sockets"].clone();
+    assert_eq!(sockets[0]["user"], "v2-chat", "{sockets}");
+    assert_eq!(sockets[0]["eio"], 3, "{sockets}");
+
+    // Refused: 2.x without a token over each transport (its `/`), msgpack clients with a
+    // bad token or none; each sees the message and the code.
+    for transports in ["websocket", "polling"] {
+        let mut client = relay
+            .client(ClientKind::Js)
+            .v2()
+            .transports(transports)
+            .no_reconnect()
+            .spawn()
+            .await;
+        let line = client
+            .wait_for(|v| common::clients::is(v, "connect_error"), TIMEOUT)
+            .await;
+        assert_eq!(line["message"], "unauthorized", "{transports}: {line}");
+        assert_eq!(code(&line), "token_missing", "{transports}: {line}");
+        client.exit().await;
+    }
+    for (kind, auth, want) in [
+        (
+            ClientKind::Js,
+            json!({"token": "not-a-jwt"}),
+            "token_invalid",
+        ),
+        (ClientKind::Py, json!({}), "token_missing"),
+    ] {
+        let mut client = relay
+            .client(kind)
+            .msgpack()
+            .transports("websocket")
+            .auth(auth)
+            .no_reconnect()
+            .spawn()
+            .await;
+        let line = client
+            .wait_for(|v| common::clients::is(v, "connect_error"), TIMEOUT)
+            .await;
+        assert_eq!(line["message"], "unauthorized", "{line}");
+        assert_eq!(code(&line), want, "{line}");
+        if kind == ClientKind::Js {
+            client.exit().await;
+        }
+    }
+
+    // On the wire: the handshake's `token` query parameter lets the implied `/` in; without
+    // it the open packet is followed by the v4 error packet, length-prefixed.
+    let endpoint = format!("{}/socket.io/", relay.url());
+    let handshake = |query: String| {
+        let endpoint = endpoint.clone();
+        async move {
+            let open = common::RawPolling::request(
+                &endpoint,
+                axum::http::Method::GET,
+                &format!("EIO=3&transport=polling&b64=1{query}"),
+                &[],
+                None,
+            )
+            .await;
+            assert_eq!(open.status, 200, "{}", open.body);
+            open.body
+        }
+    };
+    let accepted = handshake(format!("&token={}", token("raw"))).await;
+    assert!(accepted.ends_with("2:40"), "{accepted}");
+    let refusal = r#"44{"message":"unauthorized","data":{"code":"token_missing"}}"#;
+    let refused = handshake(String::new()).await;
+    assert!(
+        refused.ends_with(&format!("{}:{refusal}", refusal.len())),
+        "{refused}"
+    );
+    for client in clients {
+        client.exit().await;
+    }
+    chat.exit().await;
+    relay.shutdown().await;
+}
+
+/// With the auth webhook, a 2.x client's connects are checked while its session goes on:
+/// its `/`, which carries no payload, reaches the webhook with `auth: null` and the
+/// handshake's query (the webhook fails it here: `auth_unavailable`); a namespace whose
+/// query carries the token reaches it as `auth` and is let in.
+#[tokio::test]
+async fn the_webhook_checks_v2_clients_with_their_namespace_query() {
+    let hook = Hook::default();
+    let addr = serve(
+        Router::new()
+            .route("/auth", post(authorize))
+            .with_state(hook.clone()),
+    )
+    .await;
+    let relay = webhook_relay(format!("http://{addr}/auth")).await;
+
+    let mut client = relay
+        .client(ClientKind::Js)
+        .v2()
+        .transports("polling")
+        .ns("/")
+        .ns("/slow")
+        .auth(json!({"token": "ok:lena"}))
+        .no_reconnect()
+        .spawn()
+        .await;
+    let line = client.wait_connect_error("/").await;
+    assert_eq!(line, "unauthorized");
+    let sid = client.wait_connected("/slow").await;
+    let listing = relay.admin().sockets("namespace=%2Fslow&user=lena").await;
+    let sockets = listing.expect_status(200)["sockets"].clone();
+    assert_eq!(
+        format!("/slow#{}", sockets[0]["sid"].as_str().unwrap()),
+        sid,
+        "{sockets}"
+    );
+    assert_eq!(sockets[0]["data"], json!({"tier": 2}));
+    assert_eq!(
+        (&sockets[0]["parser"], &sockets[0]["eio"]),
+        (&json!("json"), &json!(3))
+    );
+    {
+        let requests = hook.requests.lock().unwrap();
+        let root = requests
+            .iter()
+            .map(|(_, body)| body)
+            .find(|body| body["namespace"] == "/")
+            .expect("the implied `/` was checked");
+        assert_eq!(root["auth"], Value::Null);
+        assert_eq!(root["query"]["EIO"], "3");
+        let slow = requests
+            .iter()
+            .map(|(_, body)| body)
+            .find(|body| body["namespace"] == "/slow")
+            .expect("`/slow` was checked");
+        assert_eq!(slow["auth"], json!({"token": "ok:lena"}));
+    }
+    assert_eq!(auth_metric(&relay, "auth_unavailable").await, 1.0);
+    assert_eq!(auth_metric(&relay, "accepted").await, 1.0);
+    client.exit().await;
+    relay.shutdown().await;
+}

@@ -1,7 +1,7 @@
 //! Delivery guarantees with real clients: connection state recovery (socket.io-client 4.x
-//! in Node and in headless Chromium on one node, and across a three-node cluster on the
-//! Redis at 127.0.0.1:6379),
-//! idempotent emits, and a client that stops reading.
+//! in Node with either parser and in headless Chromium on one node, and across a
+//! three-node cluster on the Redis at 127.0.0.1:6379), idempotent emits, and a client
+//! that stops reading.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::clients::{Client, ClientKind, ClientOptions, is};
+use common::clients::{Client, ClientKind, ClientOptions, binary, is};
 use common::{Admin, TIMEOUT, TestRelay, eventually, start_relay};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -146,6 +146,77 @@ async fn a_js_client_recovers_its_sid_rooms_and_missed_events() {
         1.0
     );
     assert!(relay.metric("sio_relay_recovery_buffered_messages") >= 101.0);
+    client.exit().await;
+    relay.shutdown().await;
+}
+
+/// A socket.io-msgpack-parser client recovers as a JSON one does: its CONNECT answer
+/// carries the pid and the missed events come back in msgpack, binary included. A
+/// socket.io-client 2.x one beside it (Socket.IO v4 has no recovery) gets the same pushes,
+/// the offset included as from a Node.js server.
+#[tokio::test]
+async fn a_msgpack_client_recovers_beside_a_2x_client() {
+    let relay = start_relay(recovery_on).await;
+    let admin = relay.admin();
+    let mut client = ClientOptions::new(ClientKind::Js, relay.url())
+        .transports("websocket")
+        .msgpack()
+        .connect()
+        .await;
+    let sid = client.sid("/").expect("connected");
+    let mut old = ClientOptions::new(ClientKind::Js, relay.url())
+        .transports("websocket")
+        .v2()
+        .no_reconnect()
+        .connect()
+        .await;
+    let old_sid = old.sid("/").expect("connected");
+    admin
+        .join(&json!({"to": [sid, old_sid], "rooms": ["r"]}))
+        .await
+        .expect_status(200);
+    let data = binary(&[1, 2, 255]);
+    admin
+        .emit(&json!({"to": "r", "event": "warmup", "data": data}))
+        .await
+        .expect_status(200);
+    for c in [&mut client, &mut old] {
+        let warmup = c.wait_event("/", "warmup").await;
+        assert_eq!(warmup[0], data, "{}", c.report());
+        assert!(
+            warmup[1].as_str().is_some_and(|o| o.contains('-')),
+            "{warmup}"
+        );
+    }
+    old.exit().await;
+    wait_sockets(&admin, 1).await;
+
+    // One binary event among the missed ones.
+    client
+        .send(json!({"cmd": "kill_transport", "pause_ms": 1500}))
+        .await;
+    client.wait_disconnect("/").await;
+    wait_sockets(&admin, 0).await;
+    admin
+        .emit(&json!({"to": "r", "event": "bin", "data": data}))
+        .await
+        .expect_status(200);
+    let connect = client
+        .wait_for(|v| is(v, "connect"), Duration::from_millis(1500) + TIMEOUT)
+        .await;
+    assert_eq!(connect["recovered"], true, "{}", client.report());
+    assert_eq!(connect["sid"], sid);
+    let replayed = client.wait_event("/", "bin").await;
+    assert_eq!(replayed[0], data, "{}", client.report());
+    let connect = away_while_pushed(&mut client, &admin, "r", 50, 1500).await;
+    assert_eq!(connect["recovered"], true, "{}", client.report());
+    check_replayed(&mut client, &admin, &sid, 50).await;
+    let listing = admin.get("/v1/sockets").await;
+    assert_eq!(listing.json["sockets"][0]["parser"], "msgpack");
+    assert_eq!(
+        relay.metric(r#"sio_relay_recoveries_total{outcome="recovered"}"#),
+        2.0
+    );
     client.exit().await;
     relay.shutdown().await;
 }
@@ -407,13 +478,32 @@ async fn balancer(target: Arc<Mutex<SocketAddr>>) -> SocketAddr {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn a_js_client_recovers_on_another_node_of_the_cluster() {
-    let prefix = prefix("recover");
+    recovers_on_another_node("recover", false).await;
+}
+
+/// The same with the msgpack parser: the node that recovers it encodes the events read
+/// from the Redis log in msgpack.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_msgpack_client_recovers_on_another_node_of_the_cluster() {
+    recovers_on_another_node("recover-msgpack", true).await;
+}
+
+#[cfg(feature = "redis")]
+async fn recovers_on_another_node(test: &str, msgpack: bool) {
+    let prefix = prefix(test);
     let a = cluster_node(&prefix, true).await;
     let b = cluster_node(&prefix, true).await;
     let c = cluster_node(&prefix, true).await;
     let target = Arc::new(Mutex::new(a.inner().socketio_addr));
     let front = balancer(target.clone()).await;
-    let (mut client, sid) = js_client(format!("http://{front}")).await;
+    let mut options =
+        ClientOptions::new(ClientKind::Js, format!("http://{front}")).transports("websocket");
+    if msgpack {
+        options = options.msgpack();
+    }
+    let mut client = options.connect().await;
+    let sid = client.sid("/").expect("connected");
     let admin = c.admin();
     admin
         .join(&json!({"to": sid, "rooms": ["r"]}))

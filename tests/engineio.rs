@@ -119,7 +119,7 @@ async fn error_answers_have_the_reference_codes() {
         ),
         (
             Method::GET,
-            "EIO=3&transport=polling",
+            "EIO=2&transport=polling",
             5,
             "Unsupported protocol version",
         ),
@@ -159,7 +159,7 @@ async fn error_answers_have_the_reference_codes() {
             "Session ID unknown",
         ),
         (
-            "EIO=3&transport=websocket".to_string(),
+            "EIO=2&transport=websocket".to_string(),
             5,
             "Unsupported protocol version",
         ),

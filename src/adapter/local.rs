@@ -24,7 +24,7 @@ use super::{
 };
 use crate::engine::sid::Sid;
 use crate::metrics::Metrics;
-use crate::socketio::packet::{PacketType, encode_event};
+use crate::socketio::packet::{EventPacket, PacketType};
 use crate::socketio::recovery::offset_of;
 use crate::socketio::socket::Socket;
 
@@ -280,15 +280,14 @@ impl LocalAdapter {
         let Some(namespace) = self.namespace(&request.target.namespace) else {
             // Nobody here to reach, but a recovering socket may miss it: logged anyway.
             if let (Some(Offsets::Log(log)), None) = (self.offsets.get(), request.ack_timeout) {
-                let request = &mut request;
                 log.append(&request.target, |offset| {
                     request.args.values.push(offset.to_string().into());
-                    encode_event(
-                        &request.target.namespace,
-                        &request.event,
-                        &request.args,
+                    Arc::new(EventPacket::new(
+                        request.target.namespace.clone(),
+                        request.event,
+                        request.args,
                         None,
-                    )
+                    ))
                 });
             }
             return Ok(EmitOutcome::default());
@@ -296,31 +295,32 @@ impl LocalAdapter {
         let ack_id = request
             .ack_timeout
             .map(|_| namespace.next_ack_id.fetch_add(1, Ordering::Relaxed));
-        // A replayable event gets its offset as its last argument (see `Offsets`); it is
+        let binary = !request.args.attachments.is_empty();
+        // Encoded on first use, once per parser among the recipients (and the replays). A
+        // replayable event gets its offset as its last argument (see `Offsets`); it is
         // logged before the recipients are picked, which recovery relies on.
         let (packet, offset) = match (self.offsets.get(), ack_id) {
             (Some(Offsets::Log(log)), None) => {
-                let request = &mut request;
                 let (offset, packet) = log.append(&request.target, |offset| {
                     request.args.values.push(offset.to_string().into());
-                    encode_event(
-                        &request.target.namespace,
-                        &request.event,
-                        &request.args,
+                    Arc::new(EventPacket::new(
+                        request.target.namespace.clone(),
+                        request.event,
+                        request.args,
                         None,
-                    )
+                    ))
                 });
                 (packet, Some(offset))
             }
             (offsets, _) => {
-                let packet = encode_event(
-                    &request.target.namespace,
-                    &request.event,
-                    &request.args,
+                let offset = offsets.and_then(|_| offset_of(&request.args.values));
+                let packet = EventPacket::new(
+                    request.target.namespace.clone(),
+                    request.event,
+                    request.args,
                     ack_id,
                 );
-                let offset = offsets.and_then(|_| offset_of(&request.args.values));
-                (packet, offset)
+                (Arc::new(packet), offset)
             }
         };
         // Only an acknowledged emit needs a channel for the answers.
@@ -355,10 +355,10 @@ impl LocalAdapter {
             }
         }
         drop(ack_tx);
-        let counter = if request.args.attachments.is_empty() {
-            &self.events_out
-        } else {
+        let counter = if binary {
             &self.binary_events_out
+        } else {
+            &self.events_out
         };
         counter.inc_by(recipients as u64);
         let (Some(id), Some(timeout), Some(ack_rx)) = (ack_id, request.ack_timeout, ack_rx) else {
@@ -493,6 +493,8 @@ impl LocalAdapter {
                 namespace: socket.namespace.to_string(),
                 rooms,
                 transport: Some(socket.transport()),
+                parser: Some(socket.parser().as_str().to_owned()),
+                eio: Some(socket.eio()),
                 address: Some(socket.address().to_string()),
                 connected_at: Some(
                     humantime::format_rfc3339_millis(socket.connected_at()).to_string(),

@@ -85,6 +85,10 @@ pub struct SocketInfo {
     pub rooms: Vec<String>,
     /// Its current transport; `None` for sockets on peers that do not tell.
     pub transport: Option<Transport>,
+    /// Its parser, `json` or `msgpack`; `None` for sockets on peers that do not tell.
+    pub parser: Option<String>,
+    /// Its Engine.IO version, 3 or 4; `None` for sockets on peers that do not tell.
+    pub eio: Option<u8>,
     /// Peer address as `ip:port`.
     pub address: Option<String>,
     /// When it connected, RFC 3339.

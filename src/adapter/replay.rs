@@ -1,11 +1,14 @@
 //! Connection state recovery on a single node: the replay log of each namespace and the
 //! saved sessions, in this node's memory.
 //!
-//! The log keeps replayable events (no acknowledgement asked) as the encoded packets that
-//! were delivered, shared with the delivery itself, each with its target rooms and except
-//! rooms. It is bounded per namespace by `recovery.max_buffered_messages`,
-//! `recovery.max_buffered_bytes` and the age `recovery.max_disconnection_ms`; the oldest
-//! events go first. Saved sessions expire after `recovery.max_disconnection_ms`.
+//! The log keeps replayable events (no acknowledgement asked) as the JSON parser's
+//! encoded packets that were delivered, shared with the delivery itself, each with its
+//! target rooms and except rooms: JSON clients get those very bytes again, msgpack
+//! clients the event read back from them and encoded for their parser. Only the JSON form
+//! is kept: the decoded arguments would cost several times the bytes. It is bounded per
+//! namespace by `recovery.max_buffered_messages`, `recovery.max_buffered_bytes` and the
+//! age `recovery.max_disconnection_ms`; the oldest events go first. Saved sessions expire
+//! after `recovery.max_disconnection_ms`.
 //!
 //! Offsets are `<epoch>-<seq>`: the epoch is the log's creation time in milliseconds, so
 //! an offset from another process is never mistaken for one of this log.
@@ -21,6 +24,7 @@ use crate::config::RecoveryConfig;
 use crate::engine::Outbound;
 use crate::engine::sid::Sid;
 use crate::metrics::Metrics;
+use crate::socketio::packet::{EventPacket, Parser, reencode_event};
 use crate::socketio::recovery::{
     BoxFuture, Missed, Offset, SavedSession, SessionStore, StoreError,
 };
@@ -89,21 +93,23 @@ impl MemoryReplay {
         logs.entry(Arc::from(namespace)).or_default().clone()
     }
 
-    /// Logs one event for `target`: `encode` gets its offset (to append as the last
-    /// argument) and returns the packet, which is kept and returned. Offsets are handed
-    /// out and logged in one step, so the log is in offset order.
+    /// Logs one event for `target`: `make` gets its offset (to append as the last
+    /// argument) and returns the event, which is returned for delivery; its JSON encoding
+    /// is kept (and so made here, once, for the delivery too). Offsets are handed out and
+    /// logged in one step, so the log is in offset order.
     pub fn append(
         &self,
         target: &Target,
-        encode: impl FnOnce(Offset) -> Outbound,
-    ) -> (Offset, Outbound) {
+        make: impl FnOnce(Offset) -> Arc<EventPacket>,
+    ) -> (Offset, Arc<EventPacket>) {
         let log = self.log(&target.namespace);
         let mut log = log.lock().expect("log lock poisoned");
         let offset = Offset {
             ms: self.epoch,
             seq: log.next,
         };
-        let packet = encode(offset);
+        let event = make(offset);
+        let packet = event.encoded(Parser::Json).clone();
         let cost = packet.frames().iter().map(|f| f.len()).sum::<usize>()
             + ENTRY_OVERHEAD
             + target
@@ -119,13 +125,13 @@ impl MemoryReplay {
             at: Instant::now(),
             to: target.to.clone().into_boxed_slice(),
             except: target.except.clone().into_boxed_slice(),
-            packet: packet.clone(),
+            packet,
             cost,
         });
         self.buffered_bytes.add(cost as i64);
         self.buffered_messages.inc();
         self.trim(&mut log);
-        (offset, packet)
+        (offset, event)
     }
 
     /// Drops the oldest events beyond the count, size and age bounds.
@@ -201,39 +207,47 @@ impl SessionStore for MemoryReplay {
         namespace: &'a str,
         offset: Offset,
         rooms: &'a [String],
+        parser: Parser,
     ) -> BoxFuture<'a, Result<Option<(Missed, Offset)>, StoreError>> {
         let found = (|| {
             if offset.ms != self.epoch {
-                return None;
+                return Ok(None);
             }
             let log = self.log(namespace);
             let mut log = log.lock().expect("log lock poisoned");
             self.trim(&mut log);
-            let first = log.entries.front()?.seq;
-            let index = usize::try_from(offset.seq.checked_sub(first)?).ok()?;
-            if index >= log.entries.len() {
-                return None;
+            let Some(first) = log.entries.front().map(|e| e.seq) else {
+                return Ok(None);
+            };
+            let index = offset
+                .seq
+                .checked_sub(first)
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|i| *i < log.entries.len());
+            let Some(index) = index else {
+                return Ok(None);
+            };
+            let mut missed = Vec::new();
+            for e in log.entries.iter().skip(index + 1) {
+                if !reached(rooms, &e.to, &e.except) {
+                    continue;
+                }
+                let offset = Offset {
+                    ms: self.epoch,
+                    seq: e.seq,
+                };
+                // Only the JSON form is logged; a msgpack client gets it re-encoded.
+                let packet = reencode_event(namespace, &e.packet, parser)
+                    .ok_or_else(|| format!("logged event {offset} does not re-encode"))?;
+                missed.push((offset, packet));
             }
-            let missed = log
-                .entries
-                .iter()
-                .skip(index + 1)
-                .filter(|e| reached(rooms, &e.to, &e.except))
-                .map(|e| {
-                    let offset = Offset {
-                        ms: self.epoch,
-                        seq: e.seq,
-                    };
-                    (offset, e.packet.clone())
-                })
-                .collect();
             let last = Offset {
                 ms: self.epoch,
                 seq: log.next.saturating_sub(1),
             };
-            Some((missed, last))
+            Ok(Some((missed, last)))
         })();
-        Box::pin(std::future::ready(Ok(found)))
+        Box::pin(std::future::ready(found))
     }
 }
 
@@ -241,7 +255,7 @@ impl SessionStore for MemoryReplay {
 mod tests {
     use super::*;
     use crate::engine::packet::Frame;
-    use bytes::Bytes;
+    use crate::socketio::packet::Args;
 
     fn config(messages: u64) -> RecoveryConfig {
         RecoveryConfig {
@@ -259,8 +273,12 @@ mod tests {
         }
     }
 
-    fn packet(offset: Offset) -> Outbound {
-        Outbound::frame(Frame::Text(Bytes::from(offset.to_string())))
+    fn packet(offset: Offset) -> Arc<EventPacket> {
+        let args = Args {
+            values: vec![offset.to_string().into()],
+            attachments: Vec::new(),
+        };
+        Arc::new(EventPacket::new("/".into(), "e".into(), args, None))
     }
 
     fn texts(missed: &Missed) -> Vec<String> {
@@ -277,15 +295,48 @@ mod tests {
         replay.append(&target(&[], &["a"]), packet);
         replay.append(&target(&["a", "b"], &["c"]), packet);
         let rooms = vec!["a".to_string(), "sid".to_string()];
-        let (missed, last) = replay.missed("/", first, &rooms).await.unwrap().unwrap();
+        let (missed, last) = replay
+            .missed("/", first, &rooms, Parser::Json)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(texts(&missed), ["2", "4"]);
         assert_eq!(last.seq, 4);
+        // JSON clients get the logged bytes; msgpack clients the same events re-encoded.
+        let json = &missed[0].1.frames()[0];
+        assert!(
+            matches!(json, Frame::Text(t) if t.ends_with(b"-2\"]")),
+            "{json:?}"
+        );
+        let (msgpack, _) = replay
+            .missed("/", first, &rooms, Parser::Msgpack)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(texts(&msgpack), ["2", "4"]);
+        let offset = format!("{}-2", first.ms);
+        assert!(matches!(
+            &msgpack[0].1.frames()[0],
+            Frame::Binary(b) if b.ends_with(offset.as_bytes())
+        ));
         assert!(metrics.recovery_buffered_messages.get() == 5);
         // An offset of another process, or of nothing logged, is unknown.
         let foreign = Offset { ms: 1, seq: 0 };
-        assert!(replay.missed("/", foreign, &rooms).await.unwrap().is_none());
+        assert!(
+            replay
+                .missed("/", foreign, &rooms, Parser::Json)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let ahead = Offset { seq: 9, ..first };
-        assert!(replay.missed("/", ahead, &rooms).await.unwrap().is_none());
+        assert!(
+            replay
+                .missed("/", ahead, &rooms, Parser::Json)
+                .await
+                .unwrap()
+                .is_none()
+        );
         drop(replay);
         assert_eq!(metrics.recovery_buffered_messages.get(), 0);
         assert_eq!(metrics.recovery_buffered_bytes.get(), 0);
@@ -301,10 +352,26 @@ mod tests {
             replay.append(&target(&[], &[]), packet);
         }
         assert_eq!(metrics.recovery_buffered_messages.get(), 3);
-        assert!(replay.missed("/", first, &[]).await.unwrap().is_none());
-        assert!(replay.missed("/", second, &[]).await.unwrap().is_none());
+        assert!(
+            replay
+                .missed("/", first, &[], Parser::Json)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            replay
+                .missed("/", second, &[], Parser::Json)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let third = Offset { seq: 2, ..first };
-        let (missed, _) = replay.missed("/", third, &[]).await.unwrap().unwrap();
+        let (missed, _) = replay
+            .missed("/", third, &[], Parser::Json)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(texts(&missed), ["3", "4"]);
     }
 

@@ -2,8 +2,9 @@
 //! server's `socket.disconnect()`) and `GET /v1/sockets` (who is connected).
 //!
 //! A listing shows what backends need to address and debug clients: sid, rooms (without
-//! the sid's own room), transport, peer address, connect time, and the `user` and `data`
-//! authentication gave it; never the client's `auth` payload, token or cookies.
+//! the sid's own room), transport, parser, Engine.IO version, peer address, connect
+//! time, and the `user` and `data` authentication gave it; never the client's `auth`
+//! payload, token or cookies.
 
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ struct Socket {
     namespace: String,
     rooms: Vec<String>,
     transport: Option<&'static str>,
+    parser: Option<String>,
+    eio: Option<u8>,
     address: Option<String>,
     connected_at: Option<String>,
     user: Option<String>,
@@ -70,6 +73,8 @@ pub async fn list(
             sid: s.sid,
             namespace: s.namespace,
             transport: s.transport.map(|t| t.as_str()),
+            parser: s.parser,
+            eio: s.eio,
             address: s.address,
             connected_at: s.connected_at,
             user: s.user,

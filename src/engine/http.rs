@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use super::admission::Refusal;
-use super::{Engine, EngineHandler, polling, websocket};
+use super::packet::Version;
+use super::{Admitted, Engine, EngineHandler, Protocol, polling, websocket};
 use crate::config::{ServerConfig, Transport};
 
 /// The Engine.IO endpoint at `settings.path` (with and without its trailing slash).
@@ -114,6 +115,8 @@ pub(super) struct EioQuery {
     pub eio: Option<String>,
     pub transport: Option<String>,
     pub sid: Option<String>,
+    /// Engine.IO v3: the client cannot read binary polling payloads.
+    pub b64: bool,
 }
 
 impl EioQuery {
@@ -124,6 +127,7 @@ impl EioQuery {
                 "EIO" => parsed.eio = Some(value),
                 "transport" => parsed.transport = Some(value),
                 "sid" => parsed.sid = Some(value),
+                "b64" => parsed.b64 = !value.is_empty() && value != "0",
                 _ => {}
             }
         }
@@ -211,14 +215,24 @@ async fn handle<H: EngineHandler>(
             if request.method() != Method::GET {
                 return EngineError::BadHandshakeMethod.response(&cors);
             }
-            if query.eio.as_deref() != Some("4") {
+            let Some(version) = Version::from_query(query.eio.as_deref()) else {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
-            }
+            };
             match engine.admission.admit(remote.ip()) {
                 Ok(permit) => {
-                    let handshake =
+                    let protocol = Protocol {
+                        version,
+                        polling_binary: !query.b64,
+                    };
+                    let opening =
                         super::Handshake::from_map(request.uri().query(), request.headers());
-                    polling::handshake(&engine, &settings, remote, permit, &handshake, &cors)
+                    let admitted = Admitted {
+                        remote,
+                        permit,
+                        protocol,
+                        handshake: opening,
+                    };
+                    polling::handshake(&engine, &settings, admitted, &cors)
                 }
                 Err(refusal) => refused(refusal, &cors),
             }
@@ -226,7 +240,9 @@ async fn handle<H: EngineHandler>(
         (Transport::Polling, Some(sid)) => {
             let Some(session) = engine.session(sid) else {
                 if request.method() == Method::GET && engine.owed_close.take(sid) {
-                    return polling::close_packet(&cors);
+                    // The session is gone; the client's EIO says how to frame the packet.
+                    let version = Version::from_query(query.eio.as_deref()).unwrap_or(Version::V4);
+                    return polling::close_packet(version, &cors);
                 }
                 return EngineError::UnknownSid.response(&cors);
             };

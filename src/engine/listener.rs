@@ -1,9 +1,11 @@
 //! The Socket.IO listener: accepts connections, answers the upgrade of a new WebSocket
 //! session itself, and hands every other connection to hyper and the engine's router.
 //!
-//! Opening a session over WebSocket (`GET {path}?EIO=4&transport=websocket`, no sid) is
-//! the usual connection, and answered here it takes one write: the `101 Switching
-//! Protocols` answer and the Engine.IO open packet together. Through hyper they are two
+//! Opening a session over WebSocket (`GET {path}?EIO=4&transport=websocket`, no sid; or
+//! `EIO=3`, whose session differs only once open) is the usual connection, and answered
+//! here it takes one write: the `101 Switching Protocols` answer and the Engine.IO open
+//! packet together; the request's query and headers are kept for the session's
+//! [`Handshake`] (read by `[auth]`). Through hyper they are two
 //! writes (hyper sends the 101, then the session its first frame), and on loopback a write
 //! costs several microseconds of kernel time. The first request is only peeked at, so
 //! whatever this fast path does not take (polling, an upgrade with a sid, anything wrong
@@ -37,9 +39,10 @@ use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::http::{self, EioQuery, origin_allowed};
+use super::packet::Version;
 use super::stream::{TlsStream, split_tcp};
 use super::websocket::{self, Reader};
-use super::{Engine, EngineHandler, Handshake};
+use super::{Admitted, Engine, EngineHandler, Handshake, Protocol};
 use crate::config::{ServerConfig, Transport};
 use tokio_rustls::TlsAcceptor;
 
@@ -152,8 +155,9 @@ const MAX_DIRECT_REQUEST: usize = 4096;
 
 /// Opens a WebSocket session without hyper when the connection's first request asks for
 /// one and passes every check hyper's path would make: `GET` on the engine's path with
-/// `EIO=4&transport=websocket` and no sid, an upgrade to `websocket` with version 13 and a
-/// key, an allowed `Origin`. The 101 answer and the open packet then go out in one write.
+/// `EIO=4` (or `3`) and `transport=websocket` and no sid, an upgrade to `websocket` with
+/// version 13 and a key, an allowed `Origin`. The 101 answer and the open packet then go
+/// out in one write.
 /// Returns the connection untouched (nothing read from it) for hyper otherwise; `None`
 /// when it was taken, or closed (or `stop` came) before the client sent anything. A
 /// connection that sends nothing within `server.connect_timeout_ms` is closed.
@@ -216,9 +220,13 @@ async fn open_directly<H: EngineHandler>(
     let reader = Reader::new(read, settings.max_payload_bytes);
     // httparse gave the target as `&str`: these bytes are UTF-8.
     let query = std::str::from_utf8(&first[direct.query]).unwrap_or_default();
-    let admitted = websocket::Admitted {
+    let admitted = Admitted {
         remote,
         permit,
+        protocol: Protocol {
+            version: direct.version,
+            polling_binary: true,
+        },
         handshake: Handshake::from_raw(query, &first),
     };
     websocket::new_session(
@@ -244,6 +252,8 @@ struct DirectUpgrade {
     forwarded: Option<Vec<u8>>,
     /// Where the query string lies in the request's bytes.
     query: std::ops::Range<usize>,
+    /// The Engine.IO version asked for.
+    version: Version,
 }
 
 /// The request, when `bytes` hold a whole request that opens a WebSocket session and
@@ -266,8 +276,8 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<DirectUpgrade
         return None;
     }
     let query = EioQuery::parse(Some(query));
-    if query.eio.as_deref() != Some("4")
-        || query.transport.as_deref() != Some("websocket")
+    let version = Version::from_query(query.eio.as_deref())?;
+    if query.transport.as_deref() != Some("websocket")
         || query.sid.is_some()
         || !settings.transports.contains(&Transport::Websocket)
     {
@@ -314,6 +324,7 @@ fn direct_upgrade(bytes: &[u8], settings: &ServerConfig) -> Option<DirectUpgrade
         accept: accept_key(key),
         forwarded,
         query: query_range,
+        version,
     })
 }
 
@@ -344,6 +355,12 @@ mod tests {
     fn a_plain_websocket_open_is_taken_with_the_rfc_accept_key() {
         let direct = direct_upgrade(REQUEST.as_bytes(), &settings(&["*"])).unwrap();
         assert_eq!(direct.length, REQUEST.len());
+        assert_eq!(direct.version, Version::V4);
+        let v3 = REQUEST.replace("EIO=4", "EIO=3");
+        assert_eq!(
+            direct_upgrade(v3.as_bytes(), &settings(&["*"])).map(|d| d.version),
+            Some(Version::V3)
+        );
         // RFC 6455 §1.3's example.
         assert_eq!(direct.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert_eq!(direct.forwarded, None);
@@ -364,7 +381,7 @@ mod tests {
     fn everything_else_is_left_to_hyper() {
         let all = settings(&["*"]);
         let variants = [
-            REQUEST.replace("EIO=4", "EIO=3"),
+            REQUEST.replace("EIO=4", "EIO=2"),
             REQUEST.replace("transport=websocket", "transport=polling"),
             REQUEST.replace("transport=websocket", "transport=websocket&sid=abc"),
             REQUEST.replace("/socket.io/", "/other/"),

@@ -1,4 +1,4 @@
-//! Engine.IO v4: sessions over WebSocket and HTTP long-polling. Knows nothing of
+//! Engine.IO v4 and v3: sessions over WebSocket and HTTP long-polling. Knows nothing of
 //! namespaces or events: it hands text and binary messages to an [`EngineHandler`] and
 //! sends what is queued in each session's outbox.
 //!
@@ -18,6 +18,7 @@ mod polling;
 pub mod session;
 pub mod sid;
 mod stream;
+pub mod v3;
 mod websocket;
 pub mod ws_read;
 mod ws_write;
@@ -36,11 +37,36 @@ use self::close_packet::OwedClosePackets;
 pub use self::handshake::Handshake;
 pub use self::http::router;
 pub use self::listener::serve;
-use self::packet::{PING, Packet};
+use self::packet::{Frame, PING, Packet, Version};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
 use crate::config::{LimitsConfig, ServerConfig, SlowClientPolicy, Transport};
 use crate::metrics::Metrics;
+
+/// The protocol a handshake asked for: the Engine.IO version, and (v3) whether polling
+/// answers may use the binary framing (the client did not ask for `b64`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Protocol {
+    pub(crate) version: Version,
+    pub(crate) polling_binary: bool,
+}
+
+impl Protocol {
+    /// Engine.IO v4 (whose polling payloads are text whatever `polling_binary` says).
+    pub(crate) const V4: Protocol = Protocol {
+        version: Version::V4,
+        polling_binary: true,
+    };
+}
+
+/// Who opens a new session: the client's address, its admission, the protocol it asked
+/// for and its opening request.
+pub(crate) struct Admitted<'a> {
+    pub(crate) remote: SocketAddr,
+    pub(crate) permit: Permit,
+    pub(crate) protocol: Protocol,
+    pub(crate) handshake: Handshake<'a>,
+}
 
 /// A message for the layer above.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +87,9 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// Creates the state for a session being opened by `handshake`, keeping what it needs
     /// of that request.
     fn new_session_data(&self, handshake: &Handshake<'_>) -> Self::Data;
+
+    /// The session is open and its open packet is on its way: what is sent now follows it.
+    fn on_open(&self, _session: &Arc<Session<Self::Data>>) {}
 
     /// A message arrived, in order.
     fn on_message(&self, session: &Arc<Session<Self::Data>>, message: Message);
@@ -182,23 +211,35 @@ impl<H: EngineHandler> Engine<H> {
         transport: Transport,
         handshake: &Handshake<'_>,
     ) -> Arc<Session<H::Data>> {
-        self.open_admitted(remote, transport, Permit::unlimited(), handshake)
+        let admitted = Admitted {
+            remote,
+            permit: Permit::unlimited(),
+            protocol: Protocol::V4,
+            handshake: *handshake,
+        };
+        self.open_admitted(admitted, transport)
     }
 
-    /// Opens a session that [`Admission::admit`] let in; it holds `permit` until it ends.
+    /// Opens a session that [`Admission::admit`] let in; it holds the permit until it ends.
     fn open_admitted(
         self: &Arc<Self>,
-        remote: SocketAddr,
+        admitted: Admitted<'_>,
         transport: Transport,
-        permit: Permit,
-        handshake: &Handshake<'_>,
     ) -> Arc<Session<H::Data>> {
+        let Admitted {
+            remote,
+            permit,
+            protocol,
+            handshake,
+        } = admitted;
         let (max_queued_bytes, slow_client) =
             *self.queue_limits.read().expect("limits lock poisoned");
         let session = Arc::new(Session::new(
             remote,
+            protocol.version,
+            protocol.polling_binary,
             transport,
-            self.handler.new_session_data(handshake),
+            self.handler.new_session_data(&handshake),
             usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
             slow_client,
             &self.metrics,
@@ -212,7 +253,7 @@ impl<H: EngineHandler> Engine<H> {
         session
     }
 
-    /// The open packet: `0{"sid",...}`.
+    /// The open packet: `0{"sid",...}` (v3 has no `maxPayload`).
     fn open_packet(&self, session: &Session<H::Data>, settings: &ServerConfig) -> Bytes {
         let upgrades: &[&str] = if session.transport() == Transport::Polling
             && settings.transports.contains(&Transport::Websocket)
@@ -221,13 +262,15 @@ impl<H: EngineHandler> Engine<H> {
         } else {
             &[]
         };
-        let open = serde_json::json!({
+        let mut open = serde_json::json!({
             "sid": session.id.as_str(),
             "upgrades": upgrades,
             "pingInterval": settings.ping_interval_ms,
             "pingTimeout": settings.ping_timeout_ms,
-            "maxPayload": settings.max_payload_bytes,
         });
+        if session.version == Version::V4 {
+            open["maxPayload"] = settings.max_payload_bytes.into();
+        }
         let mut text = b"0".to_vec();
         serde_json::to_writer(&mut text, &open).expect("JSON into a Vec cannot fail");
         Bytes::from(text)
@@ -246,7 +289,13 @@ impl<H: EngineHandler> Engine<H> {
         };
         let mut connect_checked = false;
         let mut next_ping = Instant::now() + interval;
-        let mut pong_deadline: Option<Instant> = None;
+        // In v3 the client pings and the server only answers: the session ends when the
+        // client has been silent for a ping interval and a ping timeout, the reference
+        // server's rule. `pong` then signals any packet from the client.
+        let client_pings = session.version == Version::V3;
+        let silence_limit = interval + timeout;
+        let mut pong_deadline: Option<Instant> =
+            client_pings.then(|| Instant::now() + silence_limit);
         // One timer, set to the nearest deadline: a session lives long, and every timer
         // held across the wait adds to its memory.
         let timer = sleep_until(connect_deadline.min(next_ping));
@@ -265,8 +314,12 @@ impl<H: EngineHandler> Engine<H> {
                 biased;
                 _ = session.closed() => break,
                 _ = session.pong.notified(), if pong_deadline.is_some() => {
-                    pong_deadline = None;
-                    next_ping = Instant::now() + interval;
+                    if client_pings {
+                        pong_deadline = Some(Instant::now() + silence_limit);
+                    } else {
+                        pong_deadline = None;
+                        next_ping = Instant::now() + interval;
+                    }
                 }
                 _ = &mut timer => {
                     let now = Instant::now();
@@ -338,9 +391,21 @@ impl<H: EngineHandler> Engine<H> {
         session: &Arc<Session<H::Data>>,
         packet: Packet,
     ) -> Result<(), CloseReason> {
+        let v3 = session.version == Version::V3;
+        if v3 {
+            // The client is alive: see `supervise`.
+            session.pong.notify_one();
+        }
         match packet {
             Packet::Message(text) => self.handler.on_message(session, Message::Text(text)),
             Packet::Binary(bytes) => self.handler.on_message(session, Message::Binary(bytes)),
+            Packet::Ping(data) if v3 => {
+                let mut pong = Vec::with_capacity(1 + data.len());
+                pong.push(b'3');
+                pong.extend_from_slice(&data);
+                let _ = session.send(Outbound::frame(Frame::Text(Bytes::from(pong))));
+            }
+            Packet::Pong(_) if v3 => {}
             Packet::Pong(_) => session.pong.notify_one(),
             Packet::Close => session.close(CloseReason::ClientClose),
             Packet::Noop => {}

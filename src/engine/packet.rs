@@ -2,7 +2,8 @@
 //!
 //! Text packets are `<type digit><data>`; a polling payload joins packets with the record
 //! separator `\x1e`, binary ones written as `b<base64>`. On WebSocket a binary message is
-//! a binary frame with no prefix.
+//! a binary frame with no prefix. What Engine.IO v3 frames differently is in
+//! [`super::v3`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -47,6 +48,37 @@ pub enum PacketError {
     /// A `b` packet with invalid base64.
     #[error("invalid base64 in binary packet")]
     InvalidBase64,
+    /// An Engine.IO v3 payload whose length prefix is malformed or does not match.
+    #[error("wrong length prefix in payload")]
+    BadLength,
+}
+
+/// The Engine.IO protocol version a session speaks, from the handshake's `EIO` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// Engine.IO v3: socket.io-client 2.x, python-socketio 4.x (Socket.IO protocol v4).
+    V3,
+    /// Engine.IO v4: socket.io-client 3.x and 4.x, python-socketio 5.x (Socket.IO v5).
+    V4,
+}
+
+impl Version {
+    /// The version an `EIO` query value asks for, if the relay speaks it.
+    pub fn from_query(eio: Option<&str>) -> Option<Self> {
+        match eio {
+            Some("4") => Some(Version::V4),
+            Some("3") => Some(Version::V3),
+            _ => None,
+        }
+    }
+
+    /// The version's number, as in `EIO=`.
+    pub fn number(self) -> u8 {
+        match self {
+            Version::V3 => 3,
+            Version::V4 => 4,
+        }
+    }
 }
 
 /// Decodes one text packet (a WebSocket text frame or one record of a polling payload).

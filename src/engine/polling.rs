@@ -1,7 +1,6 @@
 //! HTTP long-polling: the handshake, GET (wait for queued packets) and POST (packets from
 //! the client). One GET and one POST at a time per session; an overlap closes it.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -11,19 +10,20 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 
-use super::admission::Permit;
 use super::http::{Cors, EngineError};
-use super::packet::{Frame, NOOP, decode_payload};
-use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session};
+use super::packet::{Frame, NOOP, Version, decode_payload};
+use super::v3::Framing;
+use super::{Admitted, CloseReason, Engine, EngineHandler, Outbound, Session, v3};
 use crate::config::{ServerConfig, Transport};
 
 fn text_response(body: Bytes, cors: &Cors) -> Response {
+    payload_response(body, "text/plain; charset=UTF-8", cors)
+}
+
+fn payload_response(body: Bytes, content_type: &'static str, cors: &Cors) -> Response {
     let mut response = (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=UTF-8"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
         body,
     )
         .into_response();
@@ -31,20 +31,33 @@ fn text_response(body: Bytes, cors: &Cors) -> Response {
     response
 }
 
-/// Opens a polling session and answers with its open packet.
+/// Opens a polling session and answers with its open packet (in v3, framed as a payload,
+/// which the packets the layer above sends on open then follow).
 pub(super) fn handshake<H: EngineHandler>(
     engine: &Arc<Engine<H>>,
     settings: &ServerConfig,
-    remote: SocketAddr,
-    permit: Permit,
-    handshake: &Handshake<'_>,
+    admitted: Admitted<'_>,
     cors: &Cors,
 ) -> Response {
-    let session = engine.open_admitted(remote, Transport::Polling, permit, handshake);
+    let version = admitted.protocol.version;
+    let session = engine.open_admitted(admitted, Transport::Polling);
     session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
-    engine.bytes_out.inc_by(open.len() as u64);
-    text_response(open, cors)
+    engine.handler.on_open(&session);
+    if version == Version::V4 {
+        engine.bytes_out.inc_by(open.len() as u64);
+        return text_response(open, cors);
+    }
+    let mut items = vec![Outbound::frame(Frame::Text(open))];
+    if let Some(mut outbox) = session.outbox.try_drain() {
+        while let Some(item) = outbox.try_pop() {
+            session.item_done();
+            items.push(item);
+        }
+    }
+    let (payload, content_type) = encode_items(&session, &items);
+    engine.bytes_out.inc_by(payload.len() as u64);
+    payload_response(payload, content_type, cors)
 }
 
 /// A long-poll: waits for queued packets and sends as many as are ready at once.
@@ -79,39 +92,60 @@ pub(super) async fn get<H: EngineHandler>(
                 if reason.closes_next_poll() {
                     engine.owed_close.paid(session.id);
                 }
-                close_packet(cors)
+                close_packet(session.version, cors)
             }
             // Shutdown: ended without the close packet, so clients reconnect by themselves.
             _ => EngineError::UnknownSid.response(cors),
         };
     };
-    let mut payload = BytesMut::new();
-    write_item(&first, &mut payload);
     // Packets already queued ride along, up to about the client's payload limit.
     let limit = engine.settings().max_payload_bytes as usize;
-    while payload.len() < limit {
+    let mut size = size_of_item(&first);
+    let mut items = vec![first];
+    while size < limit {
         match outbox.try_pop() {
             Some(item) => {
                 session.item_done();
-                write_item(&item, &mut payload);
+                size += size_of_item(&item);
+                items.push(item);
             }
             None => break,
         }
     }
     drop(outbox);
+    let (payload, content_type) = encode_items(&session, &items);
     engine.bytes_out.inc_by(payload.len() as u64);
-    text_response(payload.freeze(), cors)
+    payload_response(payload, content_type, cors)
 }
 
-/// The Engine.IO close packet, as the answer to a GET of a session the relay ended.
-pub(super) fn close_packet(cors: &Cors) -> Response {
-    text_response(Bytes::from_static(b"1"), cors)
-}
-
-fn write_item(item: &Outbound, payload: &mut BytesMut) {
-    for frame in item.frames() {
-        Frame::write_to_payload(frame, payload);
+/// The Engine.IO close packet, as the answer to a GET of a session the relay ended:
+/// length-prefixed for Engine.IO v3.
+pub(super) fn close_packet(version: Version, cors: &Cors) -> Response {
+    match version {
+        Version::V3 => text_response(Bytes::from_static(b"1:1"), cors),
+        Version::V4 => text_response(Bytes::from_static(b"1"), cors),
     }
+}
+
+fn size_of_item(item: &Outbound) -> usize {
+    item.frames().iter().map(Frame::len).sum()
+}
+
+/// A GET answer's body in the session's framing, and its content type.
+fn encode_items<D>(session: &Session<D>, items: &[Outbound]) -> (Bytes, &'static str) {
+    let frames = || items.iter().flat_map(Outbound::frames);
+    let mut payload = BytesMut::with_capacity(items.iter().map(size_of_item).sum::<usize>() + 16);
+    if session.version == Version::V4 {
+        for frame in frames() {
+            frame.write_to_payload(&mut payload);
+        }
+        return (payload.freeze(), "text/plain; charset=UTF-8");
+    }
+    let framing = Framing::choose(session.polling_binary, frames());
+    for frame in frames() {
+        framing.write(frame, &mut payload);
+    }
+    (payload.freeze(), framing.content_type())
 }
 
 /// Resets the session's POST flag however the request ends.
@@ -156,7 +190,11 @@ pub(super) async fn post<H: EngineHandler>(
         }
     };
     engine.bytes_in.inc_by(body.len() as u64);
-    let packets = match decode_payload(body) {
+    let decoded = match session.version {
+        Version::V4 => decode_payload(body),
+        Version::V3 => v3::decode_payload(body),
+    };
+    let packets = match decoded {
         Ok(packets) => packets,
         Err(error) => {
             tracing::debug!(sid = %session.id, %error, "bad polling payload");

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::Outbox;
-use super::packet::Frame;
+use super::packet::{Frame, Version};
 use super::sid::Sid;
 use super::ws_write::{Direct, WsOut};
 use crate::config::{SlowClientPolicy, Transport};
@@ -150,6 +150,11 @@ pub struct Session<D> {
     pub id: Sid,
     /// The client's address.
     pub remote: SocketAddr,
+    /// The Engine.IO version the client speaks.
+    pub version: Version,
+    /// Whether long-polling answers may use binary framing (Engine.IO v3 clients that did
+    /// not ask for `b64`); v4 payloads are always text.
+    pub(super) polling_binary: bool,
     /// The layer above's state for this session.
     pub data: D,
     /// Items waiting for the transport.
@@ -177,8 +182,11 @@ pub struct Session<D> {
 }
 
 impl<D> Session<D> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         remote: SocketAddr,
+        version: Version,
+        polling_binary: bool,
         transport: Transport,
         data: D,
         max_queued_bytes: usize,
@@ -188,6 +196,8 @@ impl<D> Session<D> {
         Session {
             id: Sid::random(),
             remote,
+            version,
+            polling_binary,
             data,
             outbox: Outbox::new(max_queued_bytes),
             queued: AtomicUsize::new(0),

@@ -24,11 +24,13 @@ use tokio::net::TcpStream;
 
 use super::admission::Permit;
 use super::http::{Cors, EioQuery, EngineError, refused};
-use super::packet::{Packet, decode_text};
+use super::packet::{Packet, Version, decode_text};
 use super::stream::{ReadHalf, TlsStream, WriteHalf, split_tcp, split_tls};
 use super::ws_read::{FrameReader, Message, ReadError};
 use super::ws_write::WsOut;
-use super::{CloseReason, Engine, EngineHandler, Handshake, Outbound, Session};
+use super::{
+    Admitted, CloseReason, Engine, EngineHandler, Handshake, Outbound, Protocol, Session, v3,
+};
 use crate::config::{ServerConfig, Transport};
 
 type Upgraded = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
@@ -67,7 +69,7 @@ pub(super) async fn handle<H: EngineHandler>(
             }
         }
         None => {
-            if query.eio.as_deref() != Some("4") {
+            if Version::from_query(query.eio.as_deref()).is_none() {
                 return EngineError::UnsupportedProtocolVersion.response(&cors);
             }
             // A new session passes the limits before the upgrade; taking over a polling
@@ -78,6 +80,7 @@ pub(super) async fn handle<H: EngineHandler>(
             }
         }
     };
+    let version = Version::from_query(query.eio.as_deref()).unwrap_or(Version::V4);
     let Ok((response, upgrade)) = upgrade.upgrade() else {
         opening.abandon();
         return EngineError::BadRequest.response(&cors);
@@ -103,6 +106,10 @@ pub(super) async fn handle<H: EngineHandler>(
                 let admitted = Admitted {
                     remote,
                     permit,
+                    protocol: Protocol {
+                        version,
+                        polling_binary: true,
+                    },
                     handshake: Handshake::from_map(Some(&query_string), &headers),
                 };
                 new_session(engine, settings, admitted, reader, writer, &[]).await
@@ -163,13 +170,6 @@ fn split(ws: Upgraded, settings: &ServerConfig) -> Option<(Reader, WriteHalf)> {
     Some((FrameReader::new(read, settings.max_payload_bytes), write))
 }
 
-/// Who opens a new session: the client's address, its admission, its opening request.
-pub(super) struct Admitted<'a> {
-    pub(super) remote: SocketAddr,
-    pub(super) permit: Permit,
-    pub(super) handshake: Handshake<'a>,
-}
-
 /// A session that starts on WebSocket: the open packet goes first, right after
 /// `preamble` (the upgrade's answer, when it is not hyper that sends it).
 pub(super) async fn new_session<H: EngineHandler>(
@@ -180,18 +180,16 @@ pub(super) async fn new_session<H: EngineHandler>(
     writer: WriteHalf,
     preamble: &[u8],
 ) {
-    let out = WsOut::new(writer, engine.bytes_out.clone());
-    let Admitted {
-        remote,
-        permit,
-        handshake,
-    } = admitted;
-    let session = engine.open_admitted(remote, Transport::Websocket, permit, &handshake);
+    let out = WsOut::new(writer, engine.bytes_out.clone(), admitted.protocol.version);
+    let session = engine.open_admitted(admitted, Transport::Websocket);
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);
         return;
     }
+    // What the layer above sends now is queued (the socket is not attached yet) and
+    // follows the open packet.
+    engine.handler.on_open(&session);
     // A task of its own, so that the long-lived task does not carry this one's state.
     tokio::spawn(serve(engine, session, reader, out));
 }
@@ -204,7 +202,7 @@ async fn upgrade_session<H: EngineHandler>(
     mut reader: Reader,
     writer: WriteHalf,
 ) {
-    let out = WsOut::new(writer, engine.bytes_out.clone());
+    let out = WsOut::new(writer, engine.bytes_out.clone(), session.version);
     let probed = tokio::time::timeout(UPGRADE_TIMEOUT, async {
         let mut probed = false;
         loop {
@@ -335,12 +333,12 @@ fn on_message<H: EngineHandler>(
         _ => CloseReason::TransportError,
     })?;
     engine.bytes_in.inc_by(message.payload().len() as u64);
+    let v3 = session.version == Version::V3;
     let packet = match message {
-        Message::Text(text) => decode_text(text).map_err(|error| {
-            tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
-            CloseReason::ParseError
-        })?,
-        Message::Binary(data) => Packet::Binary(data),
+        Message::Text(text) if v3 => v3::decode_record(text),
+        Message::Text(text) => decode_text(text),
+        Message::Binary(data) if v3 => v3::decode_binary_message(data),
+        Message::Binary(data) => Ok(Packet::Binary(data)),
         Message::Close(_) => return Err(CloseReason::TransportClose),
         Message::Ping(payload) => {
             let _ = session.send(Outbound::ws_pong(payload));
@@ -348,5 +346,9 @@ fn on_message<H: EngineHandler>(
         }
         Message::Pong(_) => return Ok(()),
     };
+    let packet = packet.map_err(|error| {
+        tracing::debug!(sid = %session.id, %error, "bad WebSocket packet");
+        CloseReason::ParseError
+    })?;
     engine.on_packet(session, packet)
 }

@@ -22,17 +22,27 @@ use prometheus::IntCounter;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use super::packet::Frame;
+use super::packet::{Frame, Version};
 use super::session::Outbound;
 use super::stream::WriteHalf;
+use super::v3::BINARY_MESSAGE;
 
 const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PONG: u8 = 0xA;
 
-/// The longest server frame header: 2 bytes and a 64-bit length (no mask).
-const MAX_HEADER: usize = 10;
+/// The longest server frame header: 2 bytes and a 64-bit length (no mask), and room for
+/// the Engine.IO v3 type byte in front of binary data.
+const MAX_HEADER: usize = 11;
+
+/// The head of a final frame of `opcode`: its header for `prefix` and `len` more bytes,
+/// then `prefix` (at most one byte).
+fn head(opcode: u8, prefix: &[u8], len: usize) -> ([u8; MAX_HEADER], usize) {
+    let (mut header, used) = header(opcode, prefix.len() + len);
+    header[used..used + prefix.len()].copy_from_slice(prefix);
+    (header, used + prefix.len())
+}
 
 /// A frame header for a final frame of `opcode` carrying `len` bytes.
 fn header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
@@ -53,12 +63,20 @@ fn header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
     (header, used)
 }
 
-/// The WebSocket frames an item puts on the wire: opcode and payload of each.
-pub(super) fn wire_frames(item: &Outbound) -> impl Iterator<Item = (u8, &[u8])> {
-    let pong = item.as_ws_pong().map(|data| (OP_PONG, &data[..]));
-    let frames = item.frames().iter().map(|frame| match frame {
-        Frame::Text(text) => (OP_TEXT, &text[..]),
-        Frame::Binary(bytes) => (OP_BINARY, &bytes[..]),
+/// The WebSocket frames an item puts on the wire: opcode, prefix and payload of each. In
+/// Engine.IO v3 binary data follows a type byte.
+pub(super) fn wire_frames(
+    item: &Outbound,
+    version: Version,
+) -> impl Iterator<Item = (u8, &'static [u8], &[u8])> {
+    let binary_prefix: &'static [u8] = match version {
+        Version::V3 => &[BINARY_MESSAGE],
+        Version::V4 => &[],
+    };
+    let pong = item.as_ws_pong().map(|data| (OP_PONG, &[][..], &data[..]));
+    let frames = item.frames().iter().map(move |frame| match frame {
+        Frame::Text(text) => (OP_TEXT, &[][..], &text[..]),
+        Frame::Binary(bytes) => (OP_BINARY, binary_prefix, &bytes[..]),
     });
     pong.into_iter().chain(frames)
 }
@@ -86,16 +104,18 @@ pub(super) struct WsOut {
     /// `writing` still held, only on that rare path; the session's task takes it.
     rest: Mutex<Option<Bytes>>,
     bytes_out: IntCounter,
+    version: Version,
 }
 
 impl WsOut {
-    pub(super) fn new(half: WriteHalf, bytes_out: IntCounter) -> Self {
+    pub(super) fn new(half: WriteHalf, bytes_out: IntCounter, version: Version) -> Self {
         WsOut {
             half,
             writing: AtomicBool::new(false),
             released: Notify::new(),
             rest: Mutex::new(None),
             bytes_out,
+            version,
         }
     }
 
@@ -106,8 +126,8 @@ impl WsOut {
         let WriteHalf::Tcp(half) = &self.half else {
             return Direct::NotNow;
         };
-        let mut frames = wire_frames(item);
-        let (Some((opcode, payload)), None) = (frames.next(), frames.next()) else {
+        let mut frames = wire_frames(item, self.version);
+        let (Some((opcode, prefix, payload)), None) = (frames.next(), frames.next()) else {
             return Direct::NotNow;
         };
         if !self.try_take() {
@@ -118,7 +138,7 @@ impl WsOut {
             self.release(queued);
             return Direct::NotNow;
         }
-        let (header, used) = header(opcode, payload.len());
+        let (header, used) = head(opcode, prefix, payload.len());
         let slices = [IoSlice::new(&header[..used]), IoSlice::new(payload)];
         match half.try_write_vectored(&slices) {
             Ok(n) if n == used + payload.len() => {
@@ -201,8 +221,8 @@ impl WsOut {
 
     /// Writes every frame of `item`; the caller holds the right to write.
     pub(super) async fn write_item(&self, item: &Outbound) -> io::Result<()> {
-        for (opcode, payload) in wire_frames(item) {
-            self.write_frame(&[], opcode, payload).await?;
+        for (opcode, prefix, payload) in wire_frames(item, self.version) {
+            self.write_frame(&[], opcode, prefix, payload).await?;
         }
         Ok(())
     }
@@ -211,11 +231,17 @@ impl WsOut {
     /// text frame, in one system call when the socket takes it all; nobody else can write
     /// yet.
     pub(super) async fn write_text(&self, preamble: &[u8], text: &[u8]) -> io::Result<()> {
-        self.write_frame(preamble, OP_TEXT, text).await
+        self.write_frame(preamble, OP_TEXT, &[], text).await
     }
 
-    async fn write_frame(&self, preamble: &[u8], opcode: u8, payload: &[u8]) -> io::Result<()> {
-        let (header, used) = header(opcode, payload.len());
+    async fn write_frame(
+        &self,
+        preamble: &[u8],
+        opcode: u8,
+        prefix: &[u8],
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let (header, used) = head(opcode, prefix, payload.len());
         if preamble.is_empty() {
             self.write_all(&header[..used], payload).await?;
         } else {
@@ -291,7 +317,11 @@ mod tests {
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
         let (_read, write) = super::super::stream::split_tcp(server);
-        let out = WsOut::new(write, IntCounter::new("bytes", "bytes").unwrap());
+        let out = WsOut::new(
+            write,
+            IntCounter::new("bytes", "bytes").unwrap(),
+            Version::V4,
+        );
         let queued = AtomicUsize::new(0);
 
         // Far more than the socket buffers hold while the client reads nothing.
@@ -326,6 +356,16 @@ mod tests {
         assert_eq!(received[..2], [0x81, 127]);
         assert!(received[10..10 + (8 << 20)].iter().all(|&b| b == b'a'));
         assert_eq!(received[10 + (8 << 20)..], *b"\x81\x04next");
+    }
+
+    #[test]
+    fn v3_binary_frames_carry_the_type_byte() {
+        let item = Outbound::frame(Frame::Binary(Bytes::from_static(&[1, 2])));
+        let (opcode, prefix, payload) = wire_frames(&item, Version::V3).next().unwrap();
+        let (h, used) = head(opcode, prefix, payload.len());
+        assert_eq!(&h[..used], &[0x82, 3, 4]);
+        let (_, prefix, _) = wire_frames(&item, Version::V4).next().unwrap();
+        assert!(prefix.is_empty());
     }
 
     #[test]

@@ -13,6 +13,15 @@
 //! created, before anything that arrives later. Refused, they are dropped. A second
 //! CONNECT to a namespace whose connect is pending is ignored, as the reference server
 //! ignores a CONNECT it is already handling.
+//!
+//! Every parser and protocol goes through the same steps; only the packets differ (see
+//! [`Codec`]). A msgpack client's `auth` payload is decoded like a JSON one's. A Socket.IO
+//! v4 client (Engine.IO v3) sends no `auth` payload: the query it may append to a
+//! namespace (`/chat?token=…`, socket.io-client 2.x's `query` option) stands for it, as
+//! Socket.IO v3 replaced one with the other; its token may also come from the handshake's
+//! `Authorization` header or `token` query parameter, in the contract's order. Its `/`,
+//! connected unasked when the session opens, is checked like any CONNECT, and a refusal
+//! reaches it as Socket.IO v4's error packet, with the same `{"message", "data"}` payload.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,15 +29,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::packet::{
-    Packet, PacketType, encode_connect, encode_connect_error, encode_connect_recoverable,
-    encode_connect_refusal,
-};
+use super::codec::Codec;
+use super::packet::{Packet, PacketType, Parser};
 use super::recovery::{self, Claim};
 use super::socket::{Identity, Socket};
 use super::{Client, Shared, SocketIo};
 use crate::auth::{Check, Grant, Handshake, Refusal, Request};
 use crate::engine::Session;
+use crate::engine::packet::Version;
 use crate::engine::sid::Sid;
 
 /// The most packets held for one namespace while its connect is pending.
@@ -121,15 +129,12 @@ impl SocketIo {
     }
 
     pub(super) fn on_connect(&self, session: &Arc<Session<Client>>, packet: Packet) {
-        let namespace: Arc<str> = Arc::from(packet.namespace.as_str());
-        let allowed = self
-            .shared
-            .namespaces
-            .read()
-            .expect("policy lock poisoned")
-            .allows(&namespace);
+        let codec = codec_of(session);
+        let (namespace, payload) = connect_target(codec, packet.namespace, packet.data);
+        let namespace: Arc<str> = Arc::from(namespace);
+        let allowed = self.policy().allows(&namespace);
         let Some(metric_namespace) = allowed else {
-            let _ = session.send(encode_connect_error(&namespace, "Invalid namespace"));
+            let _ = session.send(codec.connect_error(&namespace, "Invalid namespace"));
             self.shared.count_out(PacketType::ConnectError, 1);
             return;
         };
@@ -146,10 +151,10 @@ impl SocketIo {
                 return;
             }
         }
-        let payload = packet.data.unwrap_or(Value::Null);
         let claim = match self.shared.recovery.get() {
-            Some(_) => Claim::from_auth(Some(&payload)),
-            None => None,
+            // Socket.IO v4 has no connection state recovery (see `connect_socket`).
+            Some(_) if !codec.v4 => Claim::from_auth(Some(&payload)),
+            _ => None,
         };
         let check = match &self.shared.auth {
             None => Check::Ready(Ok(Grant::default())),
@@ -224,7 +229,8 @@ impl SocketIo {
             detail = %refusal.detail,
             "connect refused"
         );
-        let _ = session.send(encode_connect_refusal(namespace, &refusal.payload()));
+        let answer = codec_of(session).connect_refusal(namespace, &refusal.payload());
+        let _ = session.send(answer);
         self.shared.count_out(PacketType::ConnectError, 1);
     }
 
@@ -259,15 +265,42 @@ impl SocketIo {
     }
 }
 
+/// How `session`'s packets are written: its parser (JSON until its first packet tells),
+/// and Socket.IO v4 for an Engine.IO v3 session.
+pub(super) fn codec_of(session: &Session<Client>) -> Codec {
+    Codec {
+        parser: session.data.parser().unwrap_or(Parser::Json),
+        v4: session.version == Version::V3,
+    }
+}
+
+/// The namespace a CONNECT asks for, and its `auth` payload (`Null` when absent). A
+/// Socket.IO v4 client appends its query to the namespace (`/chat?token=…`) and sends no
+/// payload: its query, as a JSON object of strings (the first value of each name), is the
+/// payload.
+fn connect_target(codec: Codec, mut namespace: String, data: Option<Value>) -> (String, Value) {
+    let start = match namespace.find('?') {
+        Some(start) if codec.v4 => start,
+        _ => return (namespace, data.unwrap_or(Value::Null)),
+    };
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&namespace[start + 1..]).unwrap_or_default();
+    namespace.truncate(start);
+    let mut query = serde_json::Map::new();
+    for (name, value) in pairs {
+        query.entry(name).or_insert(Value::String(value));
+    }
+    (namespace, Value::Object(query))
+}
+
 /// Sends a socket's CONNECT answer, with its private id when it has one (recovery).
 fn answer_connect(shared: &Shared, socket: &Socket) {
-    let answer = match socket.pid {
-        Some(pid) => {
-            encode_connect_recoverable(&socket.namespace, socket.sid.as_str(), pid.as_str())
-        }
-        None => encode_connect(&socket.namespace, socket.sid.as_str()),
-    };
-    socket.send_now(&answer);
+    let pid = socket.pid.as_ref().map(Sid::as_str);
+    socket.send_now(
+        &socket
+            .codec
+            .connect(&socket.namespace, socket.sid.as_str(), pid),
+    );
     shared.count_out(PacketType::Connect, 1);
 }
 
@@ -275,6 +308,10 @@ fn answer_connect(shared: &Shared, socket: &Socket) {
 /// a repeated connect gets the same socket back. With `restored`, the socket takes those
 /// ids, holds live deliveries and is not answered: the recovery does that, and gets `None`
 /// when the namespace is already joined. `None` too when the session has closed.
+///
+/// A Socket.IO v4 socket (Engine.IO v3) takes the session's id, as the client computes
+/// it, and gets no pid: its CONNECT answer has no payload to carry one, so it is never
+/// saved for recovery.
 pub(super) fn connect_socket(
     shared: &Arc<Shared>,
     session: &Arc<Session<Client>>,
@@ -282,6 +319,7 @@ pub(super) fn connect_socket(
     restored: Option<Restored>,
 ) -> Option<Arc<Socket>> {
     let recovering = restored.is_some();
+    let codec = codec_of(session);
     let mut state = session.data.lock();
     if state.closed {
         return None;
@@ -298,10 +336,12 @@ pub(super) fn connect_socket(
             new = true;
             let (sid, pid) = match restored {
                 Some(restored) => (restored.sid, Some(restored.pid)),
+                None if codec.v4 => (session.id, None),
                 None => (Sid::random(), shared.recovery.get().map(|_| Sid::random())),
             };
             let socket = Arc::new(Socket::new(
                 sid,
+                codec,
                 joining.namespace,
                 session.clone(),
                 joining.payload,
@@ -332,4 +372,37 @@ pub(super) fn connect_socket(
         shared.announce(&socket);
     }
     Some(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_v4_namespace_query_stands_for_the_auth_payload() {
+        let v4 = Codec {
+            parser: Parser::Json,
+            v4: true,
+        };
+        let v5 = Codec { v4: false, ..v4 };
+        assert_eq!(
+            connect_target(v4, "/chat?token=a%3Ab&x=1&x=2".into(), None),
+            ("/chat".into(), json!({"token": "a:b", "x": "1"}))
+        );
+        assert_eq!(
+            connect_target(v4, "/".into(), None),
+            ("/".into(), Value::Null)
+        );
+        assert_eq!(
+            connect_target(v4, "/?".into(), None),
+            ("/".into(), json!({}))
+        );
+        // Socket.IO v5 sends its payload apart: a `?` belongs to the namespace's name.
+        let auth = json!({"token": "t"});
+        assert_eq!(
+            connect_target(v5, "/a?b".into(), Some(auth.clone())),
+            ("/a?b".into(), auth)
+        );
+    }
 }

@@ -1,18 +1,27 @@
-//! Socket.IO v5 on top of Engine.IO sessions: namespace connects (checked by `[auth]`,
-//! see [`connect`]), sockets, events from clients (handed to the [`SocketObserver`], the
+//! Socket.IO on top of Engine.IO sessions: namespace connects (checked by `[auth]`, see
+//! [`connect`]), sockets, events from clients (handed to the [`SocketObserver`], the
 //! backend hooks, or counted and dropped) and acknowledgements.
 //!
-//! Each Engine.IO session carries a [`Client`]: its sockets (one per joined namespace)
-//! and a packet waiting for its binary attachments. Sockets are registered in the
-//! adapter's rooms index, through which the admin API reaches them.
+//! Each Engine.IO session carries a [`Client`]: its sockets (one per joined namespace),
+//! its parser and a packet waiting for its binary attachments. Sockets are registered in
+//! the adapter's rooms index, through which the admin API reaches them.
+//!
+//! Engine.IO v3 sessions speak Socket.IO v4 (socket.io-client 2.x): they are connected
+//! to `/` as soon as they open (a connect checked like any other), and each socket's id is
+//! the session's id, as the client computes it. The parser (JSON or msgpack) is whatever
+//! the client's first packet is written in: a binary message that opens a msgpack map
+//! means msgpack.
 
+pub mod codec;
 mod connect;
+pub mod msgpack;
 pub mod namespace;
 pub mod observer;
 pub mod packet;
 pub mod recovery;
 pub mod socket;
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
@@ -22,12 +31,13 @@ use serde_json::Value;
 use self::connect::{Held, PendingConnect};
 use self::namespace::NamespacePolicy;
 use self::observer::{ClientEvent, DisconnectReason, SocketObserver};
-use self::packet::{Args, Packet, PacketType};
+use self::packet::{Args, Packet, PacketType, Parser};
 use self::recovery::{Recovery, SavedSession};
 use self::socket::Socket;
 use crate::adapter::local::LocalAdapter;
 use crate::auth::Auth;
 use crate::config::Transport;
+use crate::engine::packet::Version;
 use crate::engine::sid::Sid;
 use crate::engine::{CloseReason, EngineHandler, Handshake, Message, Session};
 use crate::metrics::Metrics;
@@ -158,9 +168,35 @@ pub struct Client {
     state: Mutex<ClientState>,
     /// What authentication kept of the opening request; `None` without `[auth]`.
     handshake: Option<Box<crate::auth::Handshake>>,
+    /// 0 until the first packet tells, then 1 + [`Parser`] as a number.
+    parser: AtomicU8,
 }
 
 impl Client {
+    /// The client's parser, once its first packet told.
+    pub fn parser(&self) -> Option<Parser> {
+        match self.parser.load(Ordering::Acquire) {
+            1 => Some(Parser::Json),
+            2 => Some(Parser::Msgpack),
+            _ => None,
+        }
+    }
+
+    /// The client's parser; `parser` from now on if none was set yet.
+    fn parser_or(&self, parser: Parser) -> Parser {
+        let code = match parser {
+            Parser::Json => 1,
+            Parser::Msgpack => 2,
+        };
+        match self
+            .parser
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => parser,
+            Err(_) => self.parser().unwrap_or(parser),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ClientState> {
         self.state.lock().expect("client lock poisoned")
     }
@@ -193,6 +229,7 @@ impl EngineHandler for SocketIo {
     fn new_session_data(&self, handshake: &Handshake<'_>) -> Client {
         Client {
             state: Mutex::default(),
+            parser: AtomicU8::new(0),
             handshake: self
                 .shared
                 .auth
@@ -201,10 +238,39 @@ impl EngineHandler for SocketIo {
         }
     }
 
+    fn on_open(&self, session: &Arc<Session<Client>>) {
+        if session.version != Version::V3 {
+            return;
+        }
+        // Socket.IO v4: the server connects `/` unasked (when clients may join it).
+        session.data.parser_or(Parser::Json);
+        if self.policy().allows("/").is_some() {
+            let root = Packet {
+                kind: PacketType::Connect,
+                namespace: "/".to_owned(),
+                id: None,
+                data: None,
+                attachments: 0,
+            };
+            self.on_connect(session, root);
+        }
+    }
+
     fn on_message(&self, session: &Arc<Session<Client>>, message: Message) {
         let outcome = match message {
-            Message::Text(text) => self.on_text(session, &text),
-            Message::Binary(bytes) => self.on_binary(session, bytes),
+            Message::Text(text) => match session.data.parser_or(Parser::Json) {
+                Parser::Json => self.on_text(session, &text),
+                Parser::Msgpack => Err(ClientError::TextFromMsgpack),
+            },
+            Message::Binary(bytes) => match session.data.parser() {
+                Some(Parser::Json) => self.on_binary(session, bytes),
+                Some(Parser::Msgpack) => self.on_msgpack(session, &bytes),
+                None if session.version == Version::V4 && msgpack::looks_like_packet(&bytes) => {
+                    session.data.parser_or(Parser::Msgpack);
+                    self.on_msgpack(session, &bytes)
+                }
+                None => Err(ClientError::UnexpectedAttachment),
+            },
         };
         if let Err(error) = outcome {
             tracing::debug!(sid = %session.id, %error, "closing session after a bad packet");
@@ -267,9 +333,24 @@ enum ClientError {
     AttachmentsMissing,
     #[error("text that is not UTF-8")]
     NotUtf8,
+    #[error(transparent)]
+    Msgpack(#[from] msgpack::MsgpackError),
+    #[error("a text message from a msgpack client")]
+    TextFromMsgpack,
 }
 
 impl SocketIo {
+    fn policy(&self) -> std::sync::RwLockReadGuard<'_, NamespacePolicy> {
+        self.shared.namespaces.read().expect("policy lock poisoned")
+    }
+
+    fn on_msgpack(&self, session: &Arc<Session<Client>>, bytes: &[u8]) -> Result<(), ClientError> {
+        let (packet, attachments) = msgpack::decode(bytes)?;
+        self.shared.packets_in[packet.kind as usize].inc();
+        self.on_packet(session, packet, attachments);
+        Ok(())
+    }
+
     fn on_text(&self, session: &Arc<Session<Client>>, text: &Bytes) -> Result<(), ClientError> {
         let text = std::str::from_utf8(text).map_err(|_| ClientError::NotUtf8)?;
         let packet = packet::decode(text)?;

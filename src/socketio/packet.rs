@@ -4,6 +4,8 @@
 //! written only when it is not `/`. Binary arguments travel as separate Engine.IO binary
 //! messages after the text, referenced by `{"_placeholder": true, "num": N}`.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -193,19 +195,7 @@ pub fn decode(text: &str) -> Result<Packet, PacketError> {
         Some(serde_json::from_str::<Value>(rest).map_err(|_| PacketError::InvalidJson)?)
     };
 
-    let valid = match kind {
-        PacketType::Connect => id.is_none() && matches!(data, None | Some(Value::Object(_))),
-        PacketType::Disconnect => id.is_none() && data.is_none(),
-        PacketType::Event | PacketType::BinaryEvent => matches!(
-            &data,
-            Some(Value::Array(items)) if matches!(items.first(), Some(Value::String(_)))
-        ),
-        PacketType::Ack | PacketType::BinaryAck => {
-            id.is_some() && matches!(data, Some(Value::Array(_)))
-        }
-        PacketType::ConnectError => false,
-    };
-    if !valid {
+    if !validate(kind, id, &data) {
         return Err(PacketError::InvalidPayload(kind.as_str()));
     }
     Ok(Packet {
@@ -215,6 +205,31 @@ pub fn decode(text: &str) -> Result<Packet, PacketError> {
         data,
         attachments,
     })
+}
+
+/// Whether a client's packet of `kind` may carry this ack id and payload (whatever the
+/// parser).
+pub(crate) fn validate(kind: PacketType, id: Option<u64>, data: &Option<Value>) -> bool {
+    match kind {
+        PacketType::Connect => id.is_none() && matches!(data, None | Some(Value::Object(_))),
+        PacketType::Disconnect => id.is_none() && data.is_none(),
+        PacketType::Event | PacketType::BinaryEvent => matches!(
+            data,
+            Some(Value::Array(items)) if matches!(items.first(), Some(Value::String(_)))
+        ),
+        PacketType::Ack | PacketType::BinaryAck => {
+            id.is_some() && matches!(data, Some(Value::Array(_)))
+        }
+        PacketType::ConnectError => false,
+    }
+}
+
+/// The attachment number of a `{"_placeholder": true, "num": N}` object.
+pub(crate) fn is_placeholder(map: &serde_json::Map<String, Value>) -> Option<usize> {
+    if map.len() != 2 || map.get("_placeholder") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    map.get("num")?.as_u64().map(|n| n as usize)
 }
 
 /// Writes the header shared by every outgoing packet: the Engine.IO message prefix, the
@@ -267,6 +282,115 @@ pub fn encode_event(namespace: &str, event: &str, args: &Args, ack_id: Option<u6
     with_attachments(out, &args.attachments)
 }
 
+/// The parser a client speaks, detected from its first packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Parser {
+    /// The default parser: text packets, binary as attachments.
+    Json,
+    /// socket.io-msgpack-parser / python-socketio's `msgpack` serializer.
+    Msgpack,
+}
+
+impl Parser {
+    /// The name `/v1/sockets` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Parser::Json => "json",
+            Parser::Msgpack => "msgpack",
+        }
+    }
+}
+
+/// An event on its way to any number of sockets, encoded at most once per parser, on
+/// first use: a broadcast to JSON and msgpack clients costs two encodings, however many
+/// recipients. (Engine.IO versions frame the same encoding differently, at the transport.)
+#[derive(Debug)]
+pub struct EventPacket {
+    namespace: String,
+    event: String,
+    args: Args,
+    ack_id: Option<u64>,
+    json: OnceLock<Outbound>,
+    msgpack: OnceLock<Outbound>,
+}
+
+impl EventPacket {
+    /// An event, not encoded yet.
+    pub fn new(namespace: String, event: String, args: Args, ack_id: Option<u64>) -> Self {
+        EventPacket {
+            namespace,
+            event,
+            args,
+            ack_id,
+            json: OnceLock::new(),
+            msgpack: OnceLock::new(),
+        }
+    }
+
+    /// The event's arguments.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// The event encoded for `parser`.
+    pub fn encoded(&self, parser: Parser) -> &Outbound {
+        match parser {
+            Parser::Json => self.json.get_or_init(|| {
+                encode_event(&self.namespace, &self.event, &self.args, self.ack_id)
+            }),
+            Parser::Msgpack => self.msgpack.get_or_init(|| {
+                let bytes = super::msgpack::encode_event(
+                    &self.namespace,
+                    &self.event,
+                    &self.args,
+                    self.ack_id,
+                );
+                Outbound::frame(Frame::Binary(bytes))
+            }),
+        }
+    }
+}
+
+/// An event that [`encode_event`] wrote for `namespace` without an ack id, written again
+/// for `parser`: a replay log keeps events in the JSON form only (see
+/// `adapter::replay`), and serves the other parsers so. `None` when `json` is not such an
+/// event.
+pub fn reencode_event(namespace: &str, json: &Outbound, parser: Parser) -> Option<Outbound> {
+    if parser == Parser::Json {
+        return Some(json.clone());
+    }
+    let (Frame::Text(text), rest) = json.frames().split_first()? else {
+        return None;
+    };
+    let attachments = rest
+        .iter()
+        .map(|frame| match frame {
+            Frame::Binary(bytes) => Some(bytes.clone()),
+            Frame::Text(_) => None,
+        })
+        .collect::<Option<Vec<Bytes>>>()?;
+    let kind = if attachments.is_empty() {
+        PacketType::Event
+    } else {
+        PacketType::BinaryEvent
+    };
+    let head = header(kind, namespace, attachments.len(), 0);
+    let mut values: Vec<Value> =
+        serde_json::from_slice(text.strip_prefix(head.as_slice())?).ok()?;
+    if values.is_empty() {
+        return None;
+    }
+    let Value::String(event) = values.remove(0) else {
+        return None;
+    };
+    let args = Args {
+        values,
+        attachments,
+    };
+    let event = EventPacket::new(namespace.to_owned(), event, args, None);
+    Some(event.encoded(parser).clone())
+}
+
 /// The server's answer to a client's event: `43<id>[...args]`, or a binary ack with its
 /// attachments.
 pub fn encode_ack(namespace: &str, id: u64, args: &Args) -> Outbound {
@@ -306,6 +430,20 @@ pub fn encode_connect_error(namespace: &str, message: &str) -> Outbound {
 pub fn encode_connect_refusal(namespace: &str, payload: &serde_json::Value) -> Outbound {
     let mut out = header(PacketType::ConnectError, namespace, 0, 64);
     serde_json::to_writer(&mut out, payload).expect("JSON into a Vec cannot fail");
+    with_attachments(out, &[])
+}
+
+/// The answer to a namespace connect in Socket.IO v4 (Engine.IO v3 clients): no payload,
+/// `40` or `40/ns,`.
+pub fn encode_connect_v4(namespace: &str) -> Outbound {
+    with_attachments(header(PacketType::Connect, namespace, 0, 0), &[])
+}
+
+/// A refused namespace connect in Socket.IO v4: an error packet whose payload is the
+/// message as a JSON string, `44/ns,"..."`.
+pub fn encode_connect_error_v4(namespace: &str, message: &str) -> Outbound {
+    let mut out = header(PacketType::ConnectError, namespace, 0, message.len() + 2);
+    serde_json::to_writer(&mut out, message).expect("JSON into a Vec cannot fail");
     with_attachments(out, &[])
 }
 
@@ -429,6 +567,35 @@ mod tests {
     }
 
     #[test]
+    fn logged_events_are_written_again_for_msgpack() {
+        for namespace in ["/", "/a,b"] {
+            let args = Args {
+                values: vec![
+                    json!({"n": [1, "x"]}),
+                    json!({"_placeholder": true, "num": 0}),
+                ],
+                attachments: vec![Bytes::from_static(b"\x01\x02")],
+            };
+            let direct = EventPacket::new(namespace.into(), "e".into(), args.clone(), None);
+            let json = encode_event(namespace, "e", &args, None);
+            let again = reencode_event(namespace, &json, Parser::Msgpack).unwrap();
+            assert_eq!(
+                again.frames(),
+                direct.encoded(Parser::Msgpack).frames(),
+                "{namespace}"
+            );
+            let same = reencode_event(namespace, &json, Parser::Json).unwrap();
+            assert_eq!(same.frames(), json.frames());
+        }
+        let plain = encode_event("/", "e", &Args::default(), None);
+        assert!(reencode_event("/", &plain, Parser::Msgpack).is_some());
+        // Not an event of that namespace, or not an event at all.
+        assert!(reencode_event("/x", &plain, Parser::Msgpack).is_none());
+        let ack = encode_ack("/", 1, &Args::default());
+        assert!(reencode_event("/", &ack, Parser::Msgpack).is_none());
+    }
+
+    #[test]
     fn encodes_control_packets() {
         assert_eq!(text(&encode_connect("/", "abc")), "40{\"sid\":\"abc\"}");
         assert_eq!(
@@ -436,6 +603,12 @@ mod tests {
             "44/x,{\"message\":\"Invalid namespace\"}"
         );
         assert_eq!(text(&encode_disconnect("/x")), "41/x,");
+        assert_eq!(text(&encode_connect_v4("/")), "40");
+        assert_eq!(text(&encode_connect_v4("/x")), "40/x,");
+        assert_eq!(
+            text(&encode_connect_error_v4("/x", "Invalid namespace")),
+            "44/x,\"Invalid namespace\""
+        );
         assert_eq!(text(&encode_disconnect("/")), "41");
     }
 }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::connect::{Joining, Restored, connect_socket};
-use super::packet::{PacketType, encode_connect_recoverable};
+use super::packet::{PacketType, Parser};
 use super::{Client, Shared};
 use crate::engine::sid::Sid;
 use crate::engine::{CloseReason, Outbound, Session};
@@ -88,7 +88,8 @@ pub struct SavedSession {
     pub user: Option<String>,
 }
 
-/// Events a recovering socket missed, oldest first, each with its offset.
+/// Events a recovering socket missed, oldest first, each with its offset, encoded in the
+/// socket's parser.
 pub type Missed = Vec<(Offset, Outbound)>;
 
 /// A boxed future.
@@ -110,12 +111,14 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Option<SavedSession>, StoreError>>;
 
     /// The events after `offset` that a socket in `rooms` (its own sid included) was sent,
-    /// and the newest offset looked at; `None` when `offset` is no longer in the log.
+    /// encoded for `parser`, and the newest offset looked at; `None` when `offset` is no
+    /// longer in the log.
     fn missed<'a>(
         &'a self,
         namespace: &'a str,
         offset: Offset,
         rooms: &'a [String],
+        parser: Parser,
     ) -> BoxFuture<'a, Result<Option<(Missed, Offset)>, StoreError>>;
 }
 
@@ -259,7 +262,9 @@ async fn attempt(
     let Some(socket) = connect_socket(shared, session, joining, Some(ids)) else {
         return (None, None);
     };
-    let (missed, last) = match store.missed(&namespace, claim.offset, &rooms).await {
+    // The missed events come encoded in the socket's parser.
+    let missed = store.missed(&namespace, claim.offset, &rooms, socket.parser());
+    let (missed, last) = match missed.await {
         Ok(Some(found)) => found,
         Ok(None) => {
             socket.abandon();
@@ -271,11 +276,8 @@ async fn attempt(
             return (Some(Outcome::Unavailable), Some(fallback));
         }
     };
-    socket.send_now(&encode_connect_recoverable(
-        &namespace,
-        socket.sid.as_str(),
-        claim.pid.as_str(),
-    ));
+    let pid = Some(claim.pid.as_str());
+    socket.send_now(&socket.codec.connect(&namespace, socket.sid.as_str(), pid));
     shared.count_out(PacketType::Connect, 1);
     let replayed = missed.len() as u64;
     for (_, packet) in &missed {

@@ -9,8 +9,9 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::codec::Codec;
 use super::observer::DisconnectReason;
-use super::packet::{Args, PacketType, encode_ack, encode_disconnect};
+use super::packet::{Args, EventPacket, PacketType, Parser};
 use super::recovery::Offset;
 use super::{Client, Shared};
 use crate::config::Transport;
@@ -38,6 +39,8 @@ pub struct Socket {
     pub sid: Sid,
     /// The namespace.
     pub namespace: Arc<str>,
+    /// How this client's packets are written.
+    pub(super) codec: Codec,
     session: Arc<Session<Client>>,
     /// The client's connect `auth` payload; kept server-side, never listed.
     auth: Value,
@@ -70,6 +73,7 @@ impl Socket {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         sid: Sid,
+        codec: Codec,
         namespace: Arc<str>,
         session: Arc<Session<Client>>,
         auth: Value,
@@ -82,6 +86,7 @@ impl Socket {
         Socket {
             sid,
             namespace,
+            codec,
             session,
             auth,
             user: identity.user,
@@ -102,12 +107,17 @@ impl Socket {
     /// Queues an encoded packet for this client. `false` when it was not queued (the
     /// session closed, or its queue was full and the slow-client policy applied).
     pub fn send(&self, packet: &Outbound) -> bool {
-        self.deliver(packet, None)
+        self.hold_or_send(packet, None)
     }
 
-    /// Like [`Self::send`], for an event that carries `offset` as its last argument: while
-    /// a recovery replays, the offset tells whether the replay already covered it.
-    pub fn deliver(&self, packet: &Outbound, offset: Option<Offset>) -> bool {
+    /// Queues an event, in this client's parser, that carries `offset` as its last argument
+    /// if it has one: while a recovery replays, the offset tells whether the replay already
+    /// covered it. Same as [`Self::send`] otherwise.
+    pub fn deliver(&self, event: &EventPacket, offset: Option<Offset>) -> bool {
+        self.hold_or_send(event.encoded(self.codec.parser), offset)
+    }
+
+    fn hold_or_send(&self, packet: &Outbound, offset: Option<Offset>) -> bool {
         if let (Some(offset), Some(covered)) = (offset, self.replayed_to.get())
             && offset <= *covered
         {
@@ -126,6 +136,16 @@ impl Socket {
     /// Sends past the hold: the CONNECT answer and replayed events of a recovery.
     pub(super) fn send_now(&self, packet: &Outbound) -> bool {
         self.session.send(packet.clone()).is_ok()
+    }
+
+    /// The client's parser.
+    pub fn parser(&self) -> Parser {
+        self.codec.parser
+    }
+
+    /// The client's Engine.IO version (3 or 4).
+    pub fn eio(&self) -> u8 {
+        self.session.version.number()
     }
 
     /// Ends a recovery's hold: sends what was held, in order, except the events at or
@@ -197,7 +217,7 @@ impl Socket {
         } else {
             PacketType::BinaryAck
         };
-        let sent = self.send(&encode_ack(&self.namespace, id, args));
+        let sent = self.send(&self.codec.ack(&self.namespace, id, args));
         if sent {
             self.shared.count_out(kind, 1);
         }
@@ -271,7 +291,7 @@ impl Socket {
         if self.session.data.forget(&self.sid) && self.detach() {
             self.shared
                 .socket_gone(self, DisconnectReason::ServerNamespaceDisconnect);
-            let _ = self.session.send(encode_disconnect(&self.namespace));
+            let _ = self.session.send(self.codec.disconnect(&self.namespace));
             self.shared.count_out(PacketType::Disconnect, 1);
         }
     }

@@ -7,7 +7,6 @@
 
 "use strict";
 
-const { Manager } = require("socket.io-client");
 const readline = require("readline");
 
 function usage(message) {
@@ -26,6 +25,8 @@ function parseArgs(argv) {
     acks: new Map(),
     headers: {},
     timeoutMs: 20000,
+    client: "v4",
+    parser: "json",
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -86,6 +87,16 @@ function parseArgs(argv) {
       case "--timeout-ms":
         opts.timeoutMs = Number(value());
         break;
+      case "--client":
+        opts.client = value();
+        if (opts.client !== "v4" && opts.client !== "v2") usage("--client takes v4 or v2");
+        break;
+      case "--parser":
+        opts.parser = value();
+        if (opts.parser !== "json" && opts.parser !== "msgpack") {
+          usage("--parser takes json or msgpack");
+        }
+        break;
       case "--async":
         // Only meaningful for the Python driver; accepted so both share one command line.
         break;
@@ -94,6 +105,7 @@ function parseArgs(argv) {
     }
   }
   if (!opts.url) usage("--url is required");
+  if (opts.client === "v2" && opts.parser !== "json") usage("--client v2 speaks only json");
   if (opts.namespaces.length === 0) opts.namespaces.push("/");
   for (const t of opts.transports) {
     if (t !== "polling" && t !== "websocket") usage(`unknown transport ${t}`);
@@ -143,9 +155,22 @@ function errorMessage(err) {
   return String(err);
 }
 
+// socket.io-client 2.x has no onAny: take over its event dispatch instead.
+function onAnyV2(socket, handler) {
+  socket.onevent = (packet) => {
+    const data = Array.isArray(packet.data) ? packet.data.slice() : [];
+    const event = data.shift();
+    if (packet.id != null) data.push(socket.ack(packet.id));
+    handler(event, ...data);
+  };
+}
+
 function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const manager = new Manager(opts.url, {
+  const v2 = opts.client === "v2";
+  // socket.io-client 2.x (Engine.IO v3) is installed under an npm alias.
+  const { Manager } = require(v2 ? "socket.io-client-v2" : "socket.io-client");
+  const managerOpts = {
     path: opts.path,
     transports: opts.transports,
     reconnection: opts.reconnection,
@@ -154,7 +179,9 @@ function main() {
     timeout: opts.timeoutMs,
     extraHeaders: opts.headers,
     autoConnect: true,
-  });
+  };
+  if (opts.parser === "msgpack") managerOpts.parser = require("socket.io-msgpack-parser");
+  const manager = new Manager(opts.url, managerOpts);
 
   const transportName = () =>
     manager.engine && manager.engine.transport ? manager.engine.transport.name : null;
@@ -170,7 +197,8 @@ function main() {
   const sockets = new Map();
   for (const ns of opts.namespaces) {
     const socketOpts = {};
-    if (opts.auth !== undefined) socketOpts.auth = opts.auth;
+    // 2.x has no `auth` payload: its namespace `query` stands for it (outside `/`).
+    if (opts.auth !== undefined) socketOpts[v2 ? "query" : "auth"] = opts.auth;
     const socket = manager.socket(ns, socketOpts);
     sockets.set(ns, socket);
     socket.on("connect", () => {
@@ -188,8 +216,17 @@ function main() {
       if (err && err.data !== undefined) line.data = toWire(err.data);
       print(line);
     });
+    // 2.x reports a refused namespace as an "error" event carrying the error packet's
+    // payload: a message, or an object with `message` and `data`.
+    if (v2) {
+      socket.on("error", (err) => {
+        const line = { type: "connect_error", ns, message: errorMessage(err) };
+        if (err && typeof err === "object" && err.data !== undefined) line.data = toWire(err.data);
+        print(line);
+      });
+    }
     socket.on("disconnect", (reason) => print({ type: "disconnect", ns, reason }));
-    socket.onAny((event, ...args) => {
+    const onEvent = (event, ...args) => {
       let ack = null;
       if (args.length > 0 && typeof args[args.length - 1] === "function") ack = args.pop();
       print({ type: "event", ns, event, args: toWire(args), ack_requested: ack !== null });
@@ -197,8 +234,13 @@ function main() {
         const reply = opts.acks.get(event) ?? opts.acks.get("*");
         if (reply !== undefined) ack(...fromWire(reply));
       }
-    });
-    socket.connect();
+    };
+    if (v2) {
+      onAnyV2(socket, onEvent);
+    } else {
+      socket.onAny(onEvent);
+      socket.connect();
+    }
   }
 
   // The TCP socket under the WebSocket transport.
@@ -235,12 +277,16 @@ function main() {
         if (cmd.ack) {
           const tag = cmd.id ?? null;
           if (typeof cmd.timeout_ms === "number") {
-            socket.timeout(cmd.timeout_ms).emit(cmd.event, ...args, (err, ...reply) => {
-              if (err) {
-                print({ type: "ack_timeout", ns, event: cmd.event, id: tag });
-              } else {
-                print({ type: "ack", ns, event: cmd.event, id: tag, args: toWire(reply) });
-              }
+            // socket.timeout() is 4.x only: time the answer here, the same for both.
+            let done = false;
+            const timer = setTimeout(() => {
+              done = true;
+              print({ type: "ack_timeout", ns, event: cmd.event, id: tag });
+            }, cmd.timeout_ms);
+            socket.emit(cmd.event, ...args, (...reply) => {
+              if (done) return;
+              clearTimeout(timer);
+              print({ type: "ack", ns, event: cmd.event, id: tag, args: toWire(reply) });
             });
           } else {
             socket.emit(cmd.event, ...args, (...reply) => {

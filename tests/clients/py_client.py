@@ -74,6 +74,7 @@ def parse_args(argv):
     p.add_argument("--header", action="append", default=[])
     p.add_argument("--timeout-ms", type=int, default=20000)
     p.add_argument("--async", dest="use_async", action="store_true")
+    p.add_argument("--parser", choices=["json", "msgpack"], default="json")
     args = p.parse_args(argv)
 
     namespaces = [ns for spec in args.ns for ns in spec.split(",") if ns]
@@ -258,12 +259,15 @@ class AsyncClient(socketio.AsyncClient):
 
 
 def client_kwargs(opts):
-    return {
+    kwargs = {
         "reconnection": opts.reconnection,
         "reconnection_delay": 0.2,
         "reconnection_delay_max": 1,
         "request_timeout": max(1, opts.timeout_ms // 1000),
     }
+    if opts.parser == "msgpack":
+        kwargs["serializer"] = "msgpack"
+    return kwargs
 
 
 def run_sync(opts):

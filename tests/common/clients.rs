@@ -90,6 +90,10 @@ pub struct ClientOptions {
     pub acks: Vec<(String, Value)>,
     /// Extra HTTP headers on the handshake (e.g. `Origin`).
     pub headers: Vec<(String, String)>,
+    /// Use the msgpack parser instead of the JSON one.
+    pub msgpack: bool,
+    /// JS only: socket.io-client 2.x (Engine.IO v3) instead of 4.x.
+    pub v2: bool,
     /// Extra environment variables of the client's process (e.g. a CA bundle for TLS).
     pub env: Vec<(String, String)>,
 }
@@ -108,6 +112,8 @@ impl ClientOptions {
             reconnection: true,
             acks: Vec::new(),
             headers: Vec::new(),
+            msgpack: false,
+            v2: false,
             env: Vec::new(),
         }
     }
@@ -115,6 +121,23 @@ impl ClientOptions {
     /// An environment variable of the client's process.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// The msgpack parser (socket.io-msgpack-parser; python-socketio `serializer="msgpack"`).
+    pub fn msgpack(mut self) -> Self {
+        self.msgpack = true;
+        self
+    }
+
+    /// socket.io-client 2.x, which speaks Engine.IO v3 (JS only).
+    pub fn v2(mut self) -> Self {
+        assert_eq!(
+            self.kind,
+            ClientKind::Js,
+            "only the JS driver has a 2.x client"
+        );
+        self.v2 = true;
         self
     }
 
@@ -201,6 +224,12 @@ impl ClientOptions {
         }
         for (name, value) in &self.headers {
             argv.extend(["--header".into(), format!("{name}: {value}")]);
+        }
+        if self.msgpack {
+            argv.extend(["--parser".into(), "msgpack".into()]);
+        }
+        if self.v2 {
+            argv.extend(["--client".into(), "v2".into()]);
         }
         argv
     }

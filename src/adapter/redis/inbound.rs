@@ -387,6 +387,8 @@ fn remote_socket(info: crate::adapter::SocketInfo) -> RemoteSocket {
         address: info.address.unwrap_or_default(),
         connected_at,
         user: info.user,
+        parser: info.parser,
+        eio: info.eio,
     };
     let mut socket = RemoteSocket::relay(info.sid, rooms, relay, connected_ms);
     // Where Node's protocol carries `socket.data`.

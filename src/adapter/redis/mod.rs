@@ -444,6 +444,8 @@ fn socket_info(namespace: &str, socket: RemoteSocket) -> SocketInfo {
             .cloned()
             .collect(),
         transport,
+        parser: socket.relay.as_ref().and_then(|r| r.parser.clone()),
+        eio: socket.relay.as_ref().and_then(|r| r.eio),
         address: socket.address(),
         connected_at: socket.connected_at(),
         user: socket.relay.as_ref().and_then(|r| r.user.clone()),

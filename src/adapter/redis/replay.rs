@@ -10,7 +10,8 @@
 //!   trimmed to `recovery.max_buffered_messages` and to the age `max_disconnection_ms`
 //!   (`XTRIM MINID`), and expires when no emit refreshes it.
 //! - A recovery reads the entries after the client's offset (`XRANGE`), keeps those that
-//!   reached the socket's rooms and encodes them again with their offset.
+//!   reached the socket's rooms and encodes them again with their offset, in the
+//!   recovering client's parser.
 //!
 //! Events published by other writers (Node servers, emitters, python-socketio) have no
 //! offset and are not replayed.
@@ -27,7 +28,7 @@ use super::conn::Connections;
 use crate::adapter::EmitRequest;
 use crate::config::RecoveryConfig;
 use crate::engine::sid::Sid;
-use crate::socketio::packet::{Args, encode_event};
+use crate::socketio::packet::{Args, EventPacket, Parser};
 use crate::socketio::recovery::{
     BoxFuture, Missed, Offset, SavedSession, SessionStore, StoreError,
 };
@@ -185,6 +186,7 @@ impl SessionStore for RedisReplay {
         namespace: &'a str,
         offset: Offset,
         rooms: &'a [String],
+        parser: Parser,
     ) -> BoxFuture<'a, Result<Option<(Missed, Offset)>, StoreError>> {
         Box::pin(async move {
             let mut publisher = self.publisher()?;
@@ -214,7 +216,7 @@ impl SessionStore for RedisReplay {
                     continue;
                 };
                 last = entry_offset;
-                match replayed(namespace, entry_offset, fields, rooms) {
+                match replayed(namespace, entry_offset, fields, rooms, parser) {
                     Ok(Some(packet)) => missed.push((entry_offset, packet)),
                     Ok(None) => {}
                     Err(reason) => {
@@ -227,12 +229,13 @@ impl SessionStore for RedisReplay {
     }
 }
 
-/// The packet of one log entry as first delivered, if it reached `rooms`.
+/// The packet of one log entry as first delivered, in `parser`, if it reached `rooms`.
 fn replayed(
     nsp: &str,
     offset: Offset,
     fields: &Fields,
     rooms: &[String],
+    parser: Parser,
 ) -> Result<Option<crate::engine::Outbound>, String> {
     let field = |name: &str| fields.get(name).ok_or_else(|| format!("no `{name}`"));
     let list = |name: &str| -> Result<Vec<String>, String> {
@@ -255,5 +258,6 @@ fn replayed(
         values,
         attachments,
     };
-    Ok(Some(encode_event(nsp, event, &args, None)))
+    let event = EventPacket::new(nsp.to_owned(), event.to_owned(), args, None);
+    Ok(Some(event.encoded(parser).clone()))
 }

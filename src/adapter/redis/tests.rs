@@ -165,6 +165,8 @@ impl LocalOps for FakeLocal {
                 namespace: target.namespace.clone(),
                 rooms: s.rooms,
                 transport: Some(Transport::Websocket),
+                parser: Some("json".into()),
+                eio: Some(4),
                 address: Some("127.0.0.1:4000".into()),
                 connected_at: Some("2026-11-26T00:17:06.346Z".into()),
                 user: None,

@@ -307,6 +307,8 @@ async fn rooms_join_leave_and_listings() {
             "namespace",
             "rooms",
             "transport",
+            "parser",
+            "eio",
             "address",
             "connected_at",
             "user",

@@ -422,6 +422,8 @@ fn relay_extensions_ride_along_and_node_reads_the_rest() {
             address: "10.0.0.1:5555".into(),
             connected_at: "2026-11-26T00:17:06.346Z".into(),
             user: Some("u1".into()),
+            parser: Some("msgpack".into()),
+            eio: Some(3),
         },
         1_795_652_226_346,
     );
@@ -435,6 +437,11 @@ fn relay_extensions_ride_along_and_node_reads_the_rest() {
     assert_eq!(decoded, response);
     assert_eq!(socket.address().as_deref(), Some("10.0.0.1:5555"));
     assert_eq!(socket.transport(), Some("websocket"));
+    let relay = socket.relay.as_ref().unwrap();
+    assert_eq!(
+        (relay.parser.as_deref(), relay.eio),
+        (Some("msgpack"), Some(3))
+    );
 }
 
 #[test]

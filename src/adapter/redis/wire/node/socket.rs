@@ -1,5 +1,5 @@
 //! One socket as a fetch-sockets response describes it, with what a sio-relay node adds
-//! (transport, full address, connection time).
+//! (transport, full address, connection time, user, parser, Engine.IO version).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,6 +39,12 @@ pub struct RelaySocket {
     /// The authenticated user (`[auth]`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `json` or `msgpack` (absent from nodes older than the msgpack parser).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parser: Option<String>,
+    /// The Engine.IO version, 3 or 4 (absent from nodes older than Engine.IO v3 support).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio: Option<u8>,
 }
 
 impl RemoteSocket {
