@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::browser::{self, BROWSER_START, Browser};
 use common::clients::{Client, ClientKind, ClientOptions, binary, is};
 use common::{Admin, TIMEOUT, TestRelay, eventually, start_relay};
 use reqwest::Method;
@@ -309,78 +310,19 @@ impl Cable {
     }
 }
 
-/// socket.io-client's browser bundle in headless Chromium (`tests/clients/browser_client.js`):
-/// the lines it prints.
-struct Browser {
-    _child: tokio::process::Child,
-    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-    seen: Vec<Value>,
-}
-
-impl Browser {
-    async fn open(url: String, profile: &std::path::Path) -> Browser {
-        use tokio::io::AsyncBufReadExt;
-        let options = json!({"url": url, "profile": profile, "reconnection_delay_ms": 1000});
-        let mut child = tokio::process::Command::new("node")
-            .arg(common::clients::clients_dir().join("browser_client.js"))
-            .arg(options.to_string())
-            .current_dir(common::clients::clients_dir())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("cannot start node");
-        let stdout = child.stdout.take().unwrap();
-        Browser {
-            _child: child,
-            lines: tokio::io::BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one of `kind` (`event` lines: named `event`); panics after
-    /// `timeout` (Chromium starts slowly on a loaded machine) or when the page failed.
-    async fn next(&mut self, kind: &str, event: Option<&str>, timeout: Duration) -> Value {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("no {kind} line in time; saw {:?}", self.seen))
-                .expect("cannot read the browser driver")
-                .unwrap_or_else(|| panic!("the browser driver ended; saw {:?}", self.seen));
-            let value: Value = serde_json::from_str(&line).unwrap_or(json!({"line": line}));
-            assert_ne!(value["type"], "failed", "{value}");
-            self.seen.push(value.clone());
-            if value["type"] == kind && event.is_none_or(|e| value["event"] == e) {
-                return value;
-            }
-        }
-    }
-}
-
 /// The same recovery in a real browser: Chromium loses its connection while 100 events are
 /// pushed, reconnects with the same sid, `recovered`, and gets all 100 in order, once each.
 #[tokio::test]
 async fn a_browser_client_recovers_its_missed_events() {
-    if !std::path::Path::new("/usr/bin/chromium").exists() {
-        eprintln!("SKIPPED: /usr/bin/chromium is missing (tests/run.sh installs it as root)");
+    if !browser::available() {
         return;
     }
     let relay = start_relay(recovery_on).await;
     let admin = relay.admin();
     let cable = Cable::to(relay.inner().socketio_addr).await;
-    let profile = std::env::temp_dir().join(format!(
-        "sio-relay-recovery-browser-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    let slow = Duration::from_secs(60);
-    let mut browser = Browser::open(format!("http://{}", cable.addr), &profile).await;
-    let connect = browser.next("connect", None, slow).await;
+    let url = format!("http://{}", cable.addr);
+    let mut browser = Browser::open(&url, json!({"reconnection_delay_ms": 1000})).await;
+    let connect = browser.next("connect", None, BROWSER_START).await;
     assert_eq!(connect["recovered"], false);
     let sid = connect["sid"].as_str().unwrap().to_owned();
     admin
@@ -411,16 +353,10 @@ async fn a_browser_client_recovers_its_missed_events() {
         .await
         .expect_status(200);
     browser.next("event", Some("after"), TIMEOUT).await;
-    let replayed: Vec<Value> = browser
-        .seen
-        .iter()
-        .filter(|v| v["type"] == "event" && v["event"] == "e")
-        .map(|v| v["args"][0].clone())
-        .collect();
+    let replayed: Vec<Value> = browser.events("e").iter().map(|a| a[0].clone()).collect();
     let expected: Vec<Value> = (0..100).map(|i| json!(i)).collect();
     assert_eq!(replayed, expected);
-    drop(browser);
-    let _ = std::fs::remove_dir_all(&profile);
+    browser.close().await;
     relay.shutdown().await;
 }
 

@@ -1,13 +1,15 @@
 //! Protocol breadth: socket.io-client 2.x (Engine.IO v3, Socket.IO v4), the msgpack parser
 //! (socket.io-msgpack-parser, python-socketio `serializer="msgpack"`) and the default JSON
 //! clients, all on one relay and in one room, over each transport, getting the same pushes
-//! and answering acks through the admin API; then what the older protocol does
-//! differently on the wire, and bad input in each, on raw sockets.
+//! and answering acks through the admin API (the msgpack bundle in headless Chromium too);
+//! then what the older protocol does differently on the wire, and bad input in each, on raw
+//! sockets.
 
 mod common;
 
 use std::time::Duration;
 
+use common::browser::{self, BROWSER_START, Browser};
 use common::clients::{Client, ClientKind, ClientOptions, binary};
 use common::raw::{RawPolling, RawWs};
 use common::{TIMEOUT, TestRelay, start_relay};
@@ -153,6 +155,87 @@ async fn mixed_room(transports: &str) {
         finish(client).await;
     }
     relay.shutdown().await;
+}
+
+/// socket.io-client's msgpack bundle in headless Chromium, in one room with a JSON client
+/// in Node, over `transports`: both get the same push (JSON and binary, natively binary in
+/// msgpack), both answer an ack, and `/v1/sockets` shows each one's parser.
+async fn browser_msgpack_beside_json(transports: &str) {
+    if !browser::available() {
+        return;
+    }
+    let relay = relay_with_chat().await;
+    let answer = json!(["fine", binary(&[1, 2, 3])]);
+    let mut node = relay
+        .client(ClientKind::Js)
+        .transports(transports)
+        .ack("ask", answer.clone())
+        .no_reconnect()
+        .connect()
+        .await;
+    let node_sid = relay_sid(&node, "/");
+    let transports_list: Vec<&str> = transports.split(',').collect();
+    let mut page = Browser::open(
+        &relay.url(),
+        json!({"parser": "msgpack", "transports": transports_list, "ack": {"ask": answer}}),
+    )
+    .await;
+    let page_sid = page.next("connect", None, BROWSER_START).await["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = relay.admin();
+    let joined = admin
+        .join(&json!({"to": [&node_sid, &page_sid], "rooms": ["mixed"]}))
+        .await;
+    assert_eq!(joined.expect_status(200)["sockets"], 2);
+    let listing = admin.sockets("to=mixed").await;
+    let listed = listing.expect_status(200)["sockets"].clone();
+    let parser_of = |sid: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sid"] == sid)
+            .map(|s| s["parser"].clone())
+    };
+    assert_eq!(parser_of(&page_sid), Some(json!("msgpack")), "{listed}");
+    assert_eq!(parser_of(&node_sid), Some(json!("json")), "{listed}");
+
+    let args = json!([{"a": 1, "b": [true, null, -2, 3.5]}, binary(&[0, 1, 254, 255])]);
+    let sent = admin
+        .emit(&json!({"to": "mixed", "event": "news", "args": args}))
+        .await;
+    assert_eq!(sent.expect_status(200)["recipients"], 2);
+    assert_eq!(node.wait_event("/", "news").await, args);
+    assert_eq!(
+        page.next("event", Some("news"), TIMEOUT).await["args"],
+        args
+    );
+
+    let asked = admin
+        .emit(&json!({"to": "mixed", "event": "ask", "ack_timeout_ms": 8000}))
+        .await;
+    let outcome = asked.expect_status(200);
+    assert_eq!(outcome["timeouts"], json!([]), "{outcome}");
+    let acks = outcome["acks"].as_array().unwrap();
+    assert_eq!(acks.len(), 2, "{outcome}");
+    for ack in acks {
+        assert_eq!(ack["args"], answer, "{ack}");
+    }
+    page.close().await;
+    finish(node).await;
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn browser_msgpack_client_over_websocket() {
+    browser_msgpack_beside_json("websocket").await;
+}
+
+#[tokio::test]
+async fn browser_msgpack_client_over_polling() {
+    browser_msgpack_beside_json("polling").await;
 }
 
 #[tokio::test]

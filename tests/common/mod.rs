@@ -18,6 +18,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod admin;
+pub mod browser;
 pub mod clients;
 #[cfg(feature = "redis")]
 pub mod peers;
