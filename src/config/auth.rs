@@ -5,7 +5,6 @@
 //! has a default the schema (and the shipped example) can show.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -194,12 +193,7 @@ fn http_url(url: &str) -> Result<bool, &'static str> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("scheme must be `http` or `https`");
     }
-    let host = parsed.host_str().ok_or("has no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(match host.parse::<IpAddr>() {
-        Ok(ip) => ip.to_canonical().is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    })
+    super::hooks::host_is_loopback(&parsed).ok_or("has no host")
 }
 
 #[cfg(test)]

@@ -166,9 +166,15 @@ fn url_host(url: &str) -> Result<bool, String> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not carry credentials; the requests are signed with hooks.secret".into());
     }
-    let host = parsed.host_str().ok_or("must name a host")?;
+    host_is_loopback(&parsed).ok_or_else(|| "must name a host".into())
+}
+
+/// Whether a URL's host is a loopback address or `localhost`; `None` when it has no host.
+/// Webhook secrets (hooks and auth) may be left out only for such URLs.
+pub(super) fn host_is_loopback(url: &reqwest::Url) -> Option<bool> {
+    let host = url.host_str()?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(match host.parse::<IpAddr>() {
+    Some(match host.parse::<IpAddr>() {
         Ok(ip) => ip.to_canonical().is_loopback(),
         Err(_) => host.eq_ignore_ascii_case("localhost"),
     })

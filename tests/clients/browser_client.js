@@ -22,7 +22,7 @@
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 function print(value) {
   process.stdout.write(JSON.stringify(value) + '\n');
@@ -47,15 +47,7 @@ function servePage(parser) {
 async function main() {
   const opts = JSON.parse(process.argv[2]);
   const pageUrl = await servePage(opts.parser);
-  const browser = await chromium.launchPersistentContext(opts.profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    timeout: 60000,
-  });
+  const browser = await launch(opts.profile);
   const page = browser.pages()[0] || await browser.newPage();
   page.on('pageerror', (e) => print({ type: 'failed', error: String(e) }));
   await page.exposeFunction('report', print);

@@ -14,7 +14,7 @@
 // be visible in the page.
 'use strict';
 
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 const STEP_MS = 15000;
 
@@ -24,17 +24,7 @@ function say(step, extra = {}) {
 
 async function main() {
   const opts = JSON.parse(process.argv[2]);
-  // A persistent context is how playwright takes a fresh --user-data-dir (`profile`).
-  const browser = await chromium.launchPersistentContext(opts.profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 900 },
-    timeout: 60000,
-  });
+  const browser = await launch(opts.profile, { viewport: { width: 1280, height: 900 } });
   try {
     const page = browser.pages()[0] || await browser.newPage();
     page.setDefaultTimeout(STEP_MS);
