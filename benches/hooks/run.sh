@@ -3,13 +3,17 @@
 # hook (tests/protocol/echo_backend.js over HTTP on loopback) beside Node.js socket.io with
 # an in-process handler. Prints one JSON line per server (see emit_ack.js).
 #
-#   cargo build --release --bin sio-relay && benches/hooks/run.sh [RATE] [SECONDS]
+#   cargo build --release --bin sio-relay && benches/hooks/run.sh [RATE] [SECONDS] [TICK_MS]
+#
+# TICK_MS (default 1) is how often the client tool sends what is due; 10 sends the same rate
+# in bursts of rate/100.
 #
 # Needs tests/clients/node_modules (tests/run.sh installs it) and free ports 29000-29101.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rate=${1:-2000}
 seconds=${2:-10}
+tick_ms=${3:-1}
 relay_bin=${RELAY_BIN:-$root/target/release/sio-relay}
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -23,7 +27,7 @@ relay_pid=$!; pids+=($relay_pid)
 sleep 1
 echo -n "sio-relay + hook (relay, hook backend): "
 node "$root/benches/hooks/emit_ack.js" --url http://127.0.0.1:29000 --pids "$relay_pid,$hook_pid" \
-    --rate "$rate" --seconds "$seconds"
+    --rate "$rate" --seconds "$seconds" --tick-ms "$tick_ms"
 kill "$relay_pid" "$hook_pid"
 
 NODE_ENV=production node "$root/benches/hooks/node_server.js" 29100 > /dev/null &
@@ -31,4 +35,4 @@ node_pid=$!; pids+=($node_pid)
 sleep 1
 echo -n "node socket.io, in-process handler: "
 node "$root/benches/hooks/emit_ack.js" --url http://127.0.0.1:29100 --pids "$node_pid" \
-    --rate "$rate" --seconds "$seconds"
+    --rate "$rate" --seconds "$seconds" --tick-ms "$tick_ms"
