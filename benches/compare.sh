@@ -18,6 +18,10 @@ options:
   --scenarios LIST   comma-separated, in order (default: idle,unicast,rooms,broadcast;
                      add unicast-max for the highest passing unicast rate)
   --runs N           repeat everything N times; the report shows medians (default: 1)
+  --floor            also measure the kernel's floor (`sio-relay-load floor`) in every run,
+                     after the servers, as the column "floor"; every figure of the servers
+                     then also shows as a multiple of it
+  --ratio-to NAME    also show every figure as a multiple of server NAME's (repeatable)
   --out DIR          where results, logs and the report go
                      (default: target/bench-results/YYYYmmdd-HHMMSS)
   --load PATH        sio-relay-load binary (default: build it with cargo --release)
@@ -37,6 +41,8 @@ EOF
 
 scenarios="idle,unicast,rooms,broadcast"
 runs=1
+floor=false
+ratio_to=()
 out=""
 load=""
 base_port=29100
@@ -48,6 +54,8 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --scenarios) scenarios="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
+        --floor) floor=true; shift ;;
+        --ratio-to) ratio_to+=("$2"); shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --load) load="$2"; shift 2 ;;
         --base-port) base_port="$2"; shift 2 ;;
@@ -78,6 +86,24 @@ fi
 if [[ -z "$out" ]]; then
     out="$repo/target/bench-results/$(date +%Y%m%d-%H%M%S)"
 fi
+
+# The floor's traffic follows the load options where they name the same thing.
+load_opt() {
+    local name="$1" default="$2" i
+    for ((i = 0; i < ${#load_args[@]}; i++)); do
+        if [[ "${load_args[i]}" == "$name" ]]; then echo "${load_args[i + 1]}"; return; fi
+        if [[ "${load_args[i]}" == "$name="* ]]; then echo "${load_args[i]#*=}"; return; fi
+    done
+    echo "$default"
+}
+floor_args=(--clients "$(load_opt --broadcast-clients 2000)"
+    --unicast-clients "$(load_opt --unicast-clients 1000)"
+    --unicast-rate "$(load_opt --unicast-rate 5000)"
+    --connects "$(load_opt --idle-clients 10000)"
+    --duration "$(load_opt --duration 10s)" --warmup "$(load_opt --warmup 2s)")
+report_args=()
+if $floor; then report_args+=(--ratio-to floor); fi
+for name in "${ratio_to[@]}"; do report_args+=(--ratio-to "$name"); done
 mkdir -p "$out"
 results="$out/results.jsonl"
 
@@ -150,6 +176,7 @@ run_load() {
     echo "load average before: $(cut -d" " -f1-3 /proc/loadavg)"
     echo "scenarios: $scenarios; runs: $runs; load options: ${load_args[*]:-(defaults)}"
     for s in "${servers[@]}"; do echo "server: $s"; done
+    if $floor; then echo "floor: sio-relay-load floor ${floor_args[*]}"; fi
 } | tee "$out/meta.txt"
 
 IFS=',' read -r -a scen_list <<<"$scenarios"
@@ -172,7 +199,12 @@ for run in $(seq 1 "$runs"); do
             i=$((i + 1))
         done
     done
+    if $floor; then
+        echo "--- run $run/$runs, floor" >&2
+        "$load" floor "${floor_args[@]}" --json "$results" >>"$out/floor.log" 2>&1 \
+            || echo "compare.sh: floor failed; see $out/floor.log" >&2
+    fi
 done
 
-"$load" report "$results" | tee "$out/report.md"
+"$load" report "${report_args[@]}" "$results" | tee "$out/report.md"
 echo "results: $out" >&2

@@ -129,6 +129,8 @@ pub struct SioTarget {
     pub addr: SocketAddr,
     /// Engine.IO path, with leading and trailing slash.
     pub path: String,
+    /// The Socket.IO CONNECT packet: `40`, or `40` and an auth payload (`--auth`).
+    pub connect_packet: Vec<u8>,
 }
 
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -216,7 +218,7 @@ pub async fn connect(target: &SioTarget, namespace: bool) -> io::Result<(String,
         let sid = v.get("sid").and_then(|s| s.as_str()).unwrap_or_default();
         return Ok((sid.to_string(), ws));
     }
-    ws.write_frame(Frame::text(Payload::Borrowed(b"40")))
+    ws.write_frame(Frame::text(Payload::Borrowed(&target.connect_packet)))
         .await
         .map_err(io::Error::other)?;
     loop {

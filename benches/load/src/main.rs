@@ -45,6 +45,9 @@ enum Cmd {
         /// Files written with --json.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also show each figure as a multiple of this label's (e.g. `floor`); repeatable.
+        #[arg(long = "ratio-to", value_name = "LABEL")]
+        ratio_to: Vec<String>,
     },
     /// The kernel's share: CPU per delivery, per push and per connect of an ideal server that
     /// does no user-space work, for the same socket traffic as the scenarios (run as a child
@@ -210,6 +213,11 @@ struct RunArgs {
     #[arg(long, default_value = "5s", value_parser = secs)]
     max_step: f64,
 
+    /// The auth payload of every client's CONNECT, a JSON object (e.g.
+    /// `{"token":"eyJ…"}` for a server that checks tokens).
+    #[arg(long, value_parser = auth_object)]
+    auth: Option<String>,
+
     /// Append one JSON object per scenario to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -292,8 +300,28 @@ pub struct Row {
     pub note: Option<String>,
 }
 
+/// `--auth`: a JSON object, kept as given.
+fn auth_object(s: &str) -> Result<String, String> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(serde_json::Value::Object(_)) => Ok(s.to_owned()),
+        _ => Err("expected a JSON object, e.g. {\"token\":\"…\"}".into()),
+    }
+}
+
 fn one() -> u64 {
     1
+}
+
+/// Appends `row` to the JSON-lines file `path` (`--json`).
+pub fn append_json(path: &std::path::Path, row: &Row) -> Result<(), String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let line = serde_json::to_string(row).map_err(|e| e.to_string())?;
+    writeln!(f, "{line}").map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn loopback_addr(url: &str, what: &str) -> Result<(SocketAddr, String), String> {
@@ -741,14 +769,7 @@ impl Ctx {
             println!("    note: {note}");
         }
         if let Some(path) = &self.args.json {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            let line = serde_json::to_string(row).map_err(|e| e.to_string())?;
-            writeln!(f, "{line}").map_err(|e| format!("{}: {e}", path.display()))?;
+            append_json(path, row)?;
         }
         Ok(())
     }
@@ -786,6 +807,7 @@ async fn run_all(args: RunArgs) -> Result<(), String> {
         sio: SioTarget {
             addr: sio_addr,
             path,
+            connect_packet: format!("40{}", args.auth.as_deref().unwrap_or_default()).into_bytes(),
         },
         admin,
         shared: Shared::new(),
@@ -803,8 +825,8 @@ async fn run_all(args: RunArgs) -> Result<(), String> {
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
-        Some(Cmd::Report { files }) => {
-            match report::markdown(&files) {
+        Some(Cmd::Report { files, ratio_to }) => {
+            match report::markdown(&files, &ratio_to) {
                 Ok(s) => print!("{s}"),
                 Err(e) => {
                     eprintln!("sio-relay-load: {e}");

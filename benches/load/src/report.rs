@@ -87,8 +87,10 @@ fn thousands(n: f64) -> String {
 }
 
 /// Reads `--json` files and renders one Markdown table: a row per figure, a column per label
-/// (in order of first appearance), the median over repeated runs in each cell.
-pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
+/// (in order of first appearance), the median over repeated runs in each cell. With
+/// `ratio_to`, each CPU and memory figure of the other labels also shows as a multiple of
+/// those labels' (the ratio of the medians).
+pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String> {
     let mut rows: Vec<Row> = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -114,11 +116,35 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
             .or_default()
             .push(r);
     }
-    let first = |scenario: &str| rows.iter().find(|r| r.scenario == scenario);
+    // A figure is shown when a server measured it (a reference such as the floor alone does
+    // not make a row), and its title (client counts, rates) comes from that server's run.
+    let only_references = labels.iter().all(|l| ratio_to.contains(l));
+    let first = |scenario: &str| {
+        rows.iter()
+            .find(|r| r.scenario == scenario && (only_references || !ratio_to.contains(&r.label)))
+    };
     let cell = |scenario: &str, label: &str, f: &dyn Fn(&Row) -> Option<f64>| -> Option<f64> {
         let rs = by.get(&(scenario.to_string(), label.to_string()))?;
         median(rs.iter().filter_map(|r| f(r)).collect())
     };
+    // A value with its multiples of the reference labels', e.g. "34.1 µs (2.3× floor)".
+    let measured =
+        |scenario: &str, label: &str, f: &dyn Fn(&Row) -> Option<f64>, unit: &str, prec: usize| {
+            let v = cell(scenario, label, f)?;
+            let ratios: Vec<String> = ratio_to
+                .iter()
+                .filter(|reference| reference.as_str() != label)
+                .filter_map(|reference| {
+                    let base = cell(scenario, reference, f).filter(|b| *b > 0.0)?;
+                    Some(format!("{:.2}× {reference}", v / base))
+                })
+                .collect();
+            let mut text = format!("{v:.prec$} {unit}");
+            if !ratios.is_empty() {
+                let _ = write!(text, " ({})", ratios.join(", "));
+            }
+            Some(text)
+        };
     let mut lines: Vec<(String, Vec<String>)> = Vec::new();
     let mut figure = |name: String, fmt: &dyn Fn(&str) -> Option<String>| {
         lines.push((
@@ -138,10 +164,10 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
                 "RSS per idle WebSocket client ({} clients)",
                 thousands(r.clients as f64)
             ),
-            &|l| cell("idle", l, &|r| r.rss_kib_per_conn).map(|v| format!("{v:.1} KiB")),
+            &|l| measured("idle", l, &|r| r.rss_kib_per_conn, "KiB", 1),
         );
         figure("server CPU per connect".into(), &|l| {
-            cell("idle", l, &|r| r.cpu_us_per_connect).map(|v| format!("{v:.0} µs"))
+            measured("idle", l, &|r| r.cpu_us_per_connect, "µs", 0)
         });
     }
     if let Some(r) = first("idle-engine") {
@@ -160,7 +186,7 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
                 thousands(r.clients as f64),
                 thousands(r.target_rate.unwrap_or(0.0))
             ),
-            &|l| cell("unicast", l, &|r| r.cpu_us_per_msg).map(|v| format!("{v:.1} µs")),
+            &|l| measured("unicast", l, &|r| r.cpu_us_per_msg, "µs", 1),
         );
         figure(
             "p50 / p99 latency of that push (POST written → client received)".into(),
@@ -185,7 +211,7 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
                         / r.rooms.unwrap_or(1).max(1) as f64
                 )
             ),
-            &|l| cell("rooms", l, &|r| r.cpu_us_per_msg).map(|v| format!("{v:.1} µs")),
+            &|l| measured("rooms", l, &|r| r.cpu_us_per_msg, "µs", 1),
         );
     }
     if let Some(r) = first("broadcast") {
@@ -195,13 +221,28 @@ pub fn markdown(files: &[PathBuf]) -> Result<String, String> {
                 thousands(r.clients as f64),
                 thousands(r.target_rate.unwrap_or(0.0) * r.clients as f64)
             ),
-            &|l| cell("broadcast", l, &|r| r.cpu_us_per_msg).map(|v| format!("{v:.1} µs")),
+            &|l| measured("broadcast", l, &|r| r.cpu_us_per_msg, "µs", 1),
         );
     }
     if first("unicast-max").is_some() {
         figure(
             "highest unicast rate with p99 < 50 ms and nothing lost".into(),
-            &|l| cell("unicast-max", l, &|r| r.max_rate).map(|v| format!("{}/s", thousands(v))),
+            &|l| {
+                let v = cell("unicast-max", l, &|r| r.max_rate)?;
+                let ratios: Vec<String> = ratio_to
+                    .iter()
+                    .filter(|reference| reference.as_str() != l)
+                    .filter_map(|reference| {
+                        let base = cell("unicast-max", reference, &|r| r.max_rate)?;
+                        Some(format!("{:.2}× {reference}", v / base))
+                    })
+                    .collect();
+                Some(if ratios.is_empty() {
+                    format!("{}/s", thousands(v))
+                } else {
+                    format!("{}/s ({})", thousands(v), ratios.join(", "))
+                })
+            },
         );
     }
     figure(

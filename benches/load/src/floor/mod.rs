@@ -104,6 +104,14 @@ pub struct FloorArgs {
     /// Unmeasured time before measuring.
     #[arg(long, default_value = "2s", value_parser = crate::secs)]
     warmup: f64,
+    /// Also append the figures to this JSON-lines file, as the rows of the load scenarios
+    /// they are the floor of (`fanout` as `rooms` and `broadcast`, `connect` as `idle`), so
+    /// that `report` puts the floor in a column beside the servers.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// The column name of those rows.
+    #[arg(long, default_value = "floor")]
+    label: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -169,6 +177,48 @@ fn row_line(r: &FloorRow) -> String {
     )
 }
 
+/// The load scenarios whose figure `r` is the floor of, as rows for `report`.
+fn load_rows(r: &FloorRow, label: &str) -> Vec<crate::Row> {
+    let total = r.user_us + r.sys_us;
+    let unix_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let row = |scenario: &str| crate::Row {
+        label: label.to_owned(),
+        scenario: scenario.to_owned(),
+        unix_time,
+        clients: r.conns,
+        connected: r.conns,
+        batch: 1,
+        server_sys_pct: (total > 0.0).then(|| r.sys_us / total * 100.0),
+        tool_cpu_pct: r.tool_pct,
+        cpu_pressure_pct: r.psi_pct,
+        note: r.note.clone(),
+        ..crate::Row::default()
+    };
+    match r.scenario {
+        "fanout" => ["rooms", "broadcast"]
+            .map(|scenario| crate::Row {
+                cpu_us_per_msg: Some(total),
+                ..row(scenario)
+            })
+            .to_vec(),
+        "unicast" => vec![crate::Row {
+            cpu_us_per_msg: Some(total),
+            cpu_us_per_push: Some(total),
+            p50_ms: r.p50_ms,
+            p99_ms: r.p99_ms,
+            ..row("unicast")
+        }],
+        "connect" => vec![crate::Row {
+            cpu_us_per_connect: Some(total),
+            rss_kib_per_conn: r.rss_kib_per_conn,
+            ..row("idle")
+        }],
+        _ => Vec::new(),
+    }
+}
+
 /// Server user and system CPU microseconds between two probes, divided by `count`.
 fn per_unit(p0: &Probe, p1: &Probe, count: u64) -> (f64, f64) {
     let (Some(a), Some(b)) = (p0.server, p1.server) else {
@@ -206,6 +256,14 @@ pub fn run(a: FloorArgs) -> i32 {
                 println!("{}", row_line(&row));
                 if let Some(note) = &row.note {
                     println!("    note: {note}");
+                }
+                if let Some(path) = &a.json {
+                    for load_row in load_rows(&row, &a.label) {
+                        if let Err(e) = crate::append_json(path, &load_row) {
+                            eprintln!("sio-relay-load floor: {e}");
+                            code = 1;
+                        }
+                    }
                 }
             }
             Err(e) => {
