@@ -127,13 +127,20 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
         let rs = by.get(&(scenario.to_string(), label.to_string()))?;
         median(rs.iter().filter_map(|r| f(r)).collect())
     };
+    // The references a column is compared with: all of them for a server; for a reference,
+    // those listed before it (the floor's column stays plain, a peer's shows its floor).
+    let references_for = |label: &str| -> &[String] {
+        match ratio_to.iter().position(|r| r == label) {
+            Some(i) => &ratio_to[..i],
+            None => ratio_to,
+        }
+    };
     // A value with its multiples of the reference labels', e.g. "34.1 µs (2.3× floor)".
     let measured =
         |scenario: &str, label: &str, f: &dyn Fn(&Row) -> Option<f64>, unit: &str, prec: usize| {
             let v = cell(scenario, label, f)?;
-            let ratios: Vec<String> = ratio_to
+            let ratios: Vec<String> = references_for(label)
                 .iter()
-                .filter(|reference| reference.as_str() != label)
                 .filter_map(|reference| {
                     let base = cell(scenario, reference, f).filter(|b| *b > 0.0)?;
                     Some(format!("{:.2}× {reference}", v / base))
@@ -229,9 +236,8 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
             "highest unicast rate with p99 < 50 ms and nothing lost".into(),
             &|l| {
                 let v = cell("unicast-max", l, &|r| r.max_rate)?;
-                let ratios: Vec<String> = ratio_to
+                let ratios: Vec<String> = references_for(l)
                     .iter()
-                    .filter(|reference| reference.as_str() != l)
                     .filter_map(|reference| {
                         let base = cell("unicast-max", reference, &|r| r.max_rate)?;
                         Some(format!("{:.2}× {reference}", v / base))

@@ -210,9 +210,10 @@ fn load_rows(r: &FloorRow, label: &str) -> Vec<crate::Row> {
             p99_ms: r.p99_ms,
             ..row("unicast")
         }],
+        // Not its RSS: the ideal server keeps no state per connection, so a ratio to it
+        // would say nothing.
         "connect" => vec![crate::Row {
             cpu_us_per_connect: Some(total),
-            rss_kib_per_conn: r.rss_kib_per_conn,
             ..row("idle")
         }],
         _ => Vec::new(),
