@@ -42,13 +42,15 @@ pub struct Socket {
     /// How this client's packets are written.
     pub(super) codec: Codec,
     session: Arc<Session<Client>>,
-    /// The client's connect `auth` payload; kept server-side, never listed.
-    auth: Value,
+    /// The client's connect `auth` payload; kept server-side, never listed. Boxed, and
+    /// `None` when the client sent none: a `Value` inline is 80 bytes in every socket.
+    auth: Option<Box<Value>>,
     /// Who the client is, as authentication found (`sub` of its token, or the webhook's
     /// `user`); `None` without authentication.
     user: Option<Arc<str>>,
     /// What authentication attached to the socket (a JSON object), shown in listings.
-    data: Option<Value>,
+    /// Boxed for the same reason as `auth`.
+    data: Option<Box<Value>>,
     connected_at: SystemTime,
     /// Acks awaited from this client, by ack id. Usually empty; touched only by
     /// acknowledged emits and the client's answers, never by plain delivery.
@@ -88,9 +90,9 @@ impl Socket {
             namespace,
             codec,
             session,
-            auth,
+            auth: (!auth.is_null()).then(|| Box::new(auth)),
             user: identity.user,
-            data: identity.data,
+            data: identity.data.map(Box::new),
             connected_at: SystemTime::now(),
             acks: Mutex::new(Vec::new()),
             attached: AtomicBool::new(true),
@@ -197,7 +199,8 @@ impl Socket {
 
     /// The client's connect `auth` payload.
     pub fn auth(&self) -> &Value {
-        &self.auth
+        static NONE: Value = Value::Null;
+        self.auth.as_deref().unwrap_or(&NONE)
     }
 
     /// The authenticated user, if any.
@@ -207,7 +210,7 @@ impl Socket {
 
     /// The data authentication attached to the socket (a JSON object), if any.
     pub fn data(&self) -> Option<&Value> {
-        self.data.as_ref()
+        self.data.as_deref()
     }
 
     /// Answers the client's event `id` with `args`; `false` when it could not be queued.
