@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs the pinned test clients when needed, then runs
-# rustfmt, clippy and every test. Runs from any directory. Extra arguments are passed to
-# the test runner as filters, e.g. `tests/run.sh smoke`.
+# rustfmt, clippy and every test of the workspace (the relay and its load tool). Runs from
+# any directory. Extra arguments are passed to the test runner as filters, e.g.
+# `tests/run.sh smoke`.
 #
 # Needs: cargo, node >= 20 with npm, python3 >= 3.11 (override with PYTHON=...); installs
 # Debian's chromium for the admin page's browser test when run as root.
@@ -56,7 +57,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 # The official Socket.IO protocol suite is not vendored: it runs when SOCKET_IO_PROTOCOL
 # names a checkout of github.com/socketio/socket.io-protocol (whole runs only).
@@ -73,12 +74,12 @@ if cargo nextest --version >/dev/null 2>&1; then
   if [[ $# -eq 0 ]]; then
     cargo test --doc
   fi
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@"
 else
   log="$(mktemp)"
   trap 'rm -f "$log"' EXIT
   set +e
-  cargo test --no-fail-fast -- "$@" 2>&1 | tee "$log"
+  cargo test --workspace --no-fail-fast -- "$@" 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   set -e
   # One total over all test binaries (each prints its own "test result" line).
