@@ -437,6 +437,18 @@ async fn authorize(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
+/// The auth webhook backend (`authorize`) on loopback and a relay that asks it.
+async fn webhook_backend_and_relay() -> (Hook, TestRelay) {
+    let hook = Hook::default();
+    let addr = serve(
+        Router::new()
+            .route("/auth", post(authorize))
+            .with_state(hook.clone()),
+    )
+    .await;
+    (hook, webhook_relay(format!("http://{addr}/auth")).await)
+}
+
 async fn webhook_relay(url: String) -> TestRelay {
     start_relay(|config| {
         config.server.namespaces = vec!["/".into(), "/slow".into()];
@@ -451,14 +463,7 @@ async fn webhook_relay(url: String) -> TestRelay {
 
 #[tokio::test]
 async fn the_webhook_decides_signed_and_answers_map_to_codes() {
-    let hook = Hook::default();
-    let addr = serve(
-        Router::new()
-            .route("/auth", post(authorize))
-            .with_state(hook.clone()),
-    )
-    .await;
-    let relay = webhook_relay(format!("http://{addr}/auth")).await;
+    let (hook, relay) = webhook_backend_and_relay().await;
 
     let client = relay
         .client(ClientKind::PyAsync)
@@ -517,14 +522,7 @@ async fn the_webhook_decides_signed_and_answers_map_to_codes() {
 
 #[tokio::test]
 async fn a_pending_check_blocks_neither_other_namespaces_nor_the_packets_behind_it() {
-    let hook = Hook::default();
-    let addr = serve(
-        Router::new()
-            .route("/auth", post(authorize))
-            .with_state(hook.clone()),
-    )
-    .await;
-    let relay = webhook_relay(format!("http://{addr}/auth")).await;
+    let (_hook, relay) = webhook_backend_and_relay().await;
 
     // One connection, two namespaces: "/" answers while "/slow" is still being checked.
     let mut client = relay
@@ -1005,14 +1003,7 @@ async fn engine_io_v3_and_msgpack_clients_are_checked_too() {
 /// query carries the token reaches it as `auth` and is let in.
 #[tokio::test]
 async fn the_webhook_checks_v2_clients_with_their_namespace_query() {
-    let hook = Hook::default();
-    let addr = serve(
-        Router::new()
-            .route("/auth", post(authorize))
-            .with_state(hook.clone()),
-    )
-    .await;
-    let relay = webhook_relay(format!("http://{addr}/auth")).await;
+    let (hook, relay) = webhook_backend_and_relay().await;
 
     let mut client = relay
         .client(ClientKind::Js)

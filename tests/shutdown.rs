@@ -207,3 +207,33 @@ async fn sigterm_answers_an_ack_wait_with_only_timeouts() {
     client.wait_for(|v| is(v, "reconnecting"), TIMEOUT).await;
     client.exit().await;
 }
+
+/// The admin API runs on a thread of its own: a relay whose runtime goes away without a
+/// shutdown (an embedding test, a panic unwinding) takes that thread and its listener
+/// with it, rather than leaving the port answering.
+#[test]
+fn the_admin_listener_ends_with_the_runtime_that_started_it() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let relay = runtime.block_on(common::relay::start_relay(|_| {}));
+    let admin = relay.admin_addr;
+    let mut stream = std::net::TcpStream::connect(admin).expect("the admin API listens");
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    drop(relay);
+    drop(runtime);
+    let deadline = Instant::now() + TIMEOUT;
+    while std::net::TcpStream::connect(admin).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the admin listener still accepts after its runtime is gone"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

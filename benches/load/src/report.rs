@@ -136,22 +136,24 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
         }
     };
     // A value with its multiples of the reference labels', e.g. "34.1 µs (2.3× floor)".
-    let measured =
-        |scenario: &str, label: &str, f: &dyn Fn(&Row) -> Option<f64>, unit: &str, prec: usize| {
-            let v = cell(scenario, label, f)?;
-            let ratios: Vec<String> = references_for(label)
-                .iter()
-                .filter_map(|reference| {
-                    let base = cell(scenario, reference, f).filter(|b| *b > 0.0)?;
-                    Some(format!("{:.2}× {reference}", v / base))
-                })
-                .collect();
-            let mut text = format!("{v:.prec$} {unit}");
-            if !ratios.is_empty() {
-                let _ = write!(text, " ({})", ratios.join(", "));
-            }
-            Some(text)
-        };
+    let measured = |scenario: &str,
+                    label: &str,
+                    f: &dyn Fn(&Row) -> Option<f64>,
+                    show: &dyn Fn(f64) -> String| {
+        let v = cell(scenario, label, f)?;
+        let ratios: Vec<String> = references_for(label)
+            .iter()
+            .filter_map(|reference| {
+                let base = cell(scenario, reference, f).filter(|b| *b > 0.0)?;
+                Some(format!("{:.2}× {reference}", v / base))
+            })
+            .collect();
+        let mut text = show(v);
+        if !ratios.is_empty() {
+            let _ = write!(text, " ({})", ratios.join(", "));
+        }
+        Some(text)
+    };
     let mut lines: Vec<(String, Vec<String>)> = Vec::new();
     let mut figure = |name: String, fmt: &dyn Fn(&str) -> Option<String>| {
         lines.push((
@@ -171,10 +173,16 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
                 "RSS per idle WebSocket client ({} clients)",
                 thousands(r.clients as f64)
             ),
-            &|l| measured("idle", l, &|r| r.rss_kib_per_conn, "KiB", 1),
+            &|l| {
+                measured("idle", l, &|r| r.rss_kib_per_conn, &|v| {
+                    format!("{v:.1} KiB")
+                })
+            },
         );
         figure("server CPU per connect".into(), &|l| {
-            measured("idle", l, &|r| r.cpu_us_per_connect, "µs", 0)
+            measured("idle", l, &|r| r.cpu_us_per_connect, &|v| {
+                format!("{v:.0} µs")
+            })
         });
     }
     if let Some(r) = first("idle-engine") {
@@ -193,7 +201,11 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
                 thousands(r.clients as f64),
                 thousands(r.target_rate.unwrap_or(0.0))
             ),
-            &|l| measured("unicast", l, &|r| r.cpu_us_per_msg, "µs", 1),
+            &|l| {
+                measured("unicast", l, &|r| r.cpu_us_per_msg, &|v| {
+                    format!("{v:.1} µs")
+                })
+            },
         );
         figure(
             "p50 / p99 latency of that push (POST written → client received)".into(),
@@ -218,7 +230,7 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
                         / r.rooms.unwrap_or(1).max(1) as f64
                 )
             ),
-            &|l| measured("rooms", l, &|r| r.cpu_us_per_msg, "µs", 1),
+            &|l| measured("rooms", l, &|r| r.cpu_us_per_msg, &|v| format!("{v:.1} µs")),
         );
     }
     if let Some(r) = first("broadcast") {
@@ -228,25 +240,19 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
                 thousands(r.clients as f64),
                 thousands(r.target_rate.unwrap_or(0.0) * r.clients as f64)
             ),
-            &|l| measured("broadcast", l, &|r| r.cpu_us_per_msg, "µs", 1),
+            &|l| {
+                measured("broadcast", l, &|r| r.cpu_us_per_msg, &|v| {
+                    format!("{v:.1} µs")
+                })
+            },
         );
     }
     if first("unicast-max").is_some() {
         figure(
             "highest unicast rate with p99 < 50 ms and nothing lost".into(),
             &|l| {
-                let v = cell("unicast-max", l, &|r| r.max_rate)?;
-                let ratios: Vec<String> = references_for(l)
-                    .iter()
-                    .filter_map(|reference| {
-                        let base = cell("unicast-max", reference, &|r| r.max_rate)?;
-                        Some(format!("{:.2}× {reference}", v / base))
-                    })
-                    .collect();
-                Some(if ratios.is_empty() {
+                measured("unicast-max", l, &|r| r.max_rate, &|v| {
                     format!("{}/s", thousands(v))
-                } else {
-                    format!("{}/s ({})", thousands(v), ratios.join(", "))
                 })
             },
         );
@@ -317,4 +323,39 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
         let _ = writeln!(out, "\nEach cell is the median of up to {most_runs} runs.");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_show_as_multiples_of_the_references_listed_before() {
+        let path =
+            std::env::temp_dir().join(format!("sio-relay-load-report-{}", std::process::id()));
+        let lines: Vec<String> = [("server", 20.0), ("peer", 40.0), ("floor", 8.0)]
+            .iter()
+            .map(|(label, us)| {
+                let row = Row {
+                    label: label.to_string(),
+                    scenario: "unicast".into(),
+                    cpu_us_per_msg: Some(*us),
+                    ..Row::default()
+                };
+                serde_json::to_string(&row).unwrap()
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let table = markdown(
+            std::slice::from_ref(&path),
+            &["floor".into(), "peer".into()],
+        )
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            table
+                .contains("| 20.0 µs (2.50× floor, 0.50× peer) | 40.0 µs (5.00× floor) | 8.0 µs |"),
+            "{table}"
+        );
+    }
 }

@@ -275,3 +275,39 @@ pub fn run(a: FloorArgs) -> i32 {
     }
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn floor_row(scenario: &'static str) -> FloorRow {
+        FloorRow {
+            scenario,
+            conns: 10,
+            count: 100,
+            per: "unit",
+            user_us: 1.0,
+            sys_us: 3.0,
+            p50_ms: None,
+            p99_ms: None,
+            rss_kib_per_conn: Some(0.02),
+            tool_pct: 1.0,
+            psi_pct: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn floor_rows_stand_for_the_load_scenarios() {
+        let fanout = load_rows(&floor_row("fanout"), "floor");
+        let scenarios: Vec<&str> = fanout.iter().map(|r| r.scenario.as_str()).collect();
+        assert_eq!(scenarios, ["rooms", "broadcast"]);
+        assert!(fanout.iter().all(|r| r.cpu_us_per_msg == Some(4.0)));
+        let connect = load_rows(&floor_row("connect"), "floor");
+        assert_eq!(connect.len(), 1);
+        assert_eq!(connect[0].scenario, "idle");
+        assert_eq!(connect[0].cpu_us_per_connect, Some(4.0));
+        // The ideal server keeps nothing per connection: no RSS to compare with.
+        assert_eq!(connect[0].rss_kib_per_conn, None);
+    }
+}
