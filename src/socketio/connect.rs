@@ -61,8 +61,6 @@ pub(super) enum Held {
 pub(super) struct Joining {
     pub namespace: Arc<str>,
     pub metric_namespace: Arc<str>,
-    /// The CONNECT packet's `auth` payload.
-    pub payload: Value,
     pub identity: Identity,
     /// Rooms it is in from the start (granted ones, its user's, or a recovered socket's),
     /// without its sid room.
@@ -75,7 +73,6 @@ impl Joining {
         shared: &Shared,
         namespace: Arc<str>,
         metric_namespace: Arc<str>,
-        payload: Value,
         grant: Grant,
     ) -> Self {
         let mut rooms = grant.rooms;
@@ -88,7 +85,6 @@ impl Joining {
         Joining {
             namespace,
             metric_namespace,
-            payload,
             identity: Identity {
                 user: grant.user.map(Arc::from),
                 data: grant.data,
@@ -171,8 +167,7 @@ impl SocketIo {
         let check = match (check, claim) {
             (Check::Ready(Err(refusal)), _) => return self.refuse(session, &namespace, &refusal),
             (Check::Ready(Ok(grant)), None) => {
-                let joining =
-                    Joining::granted(&self.shared, namespace, metric_namespace, payload, grant);
+                let joining = Joining::granted(&self.shared, namespace, metric_namespace, grant);
                 connect_socket(&self.shared, session, joining, None);
                 return;
             }
@@ -204,13 +199,8 @@ impl SocketIo {
                     return;
                 }
             };
-            let joining = Joining::granted(
-                &this.shared,
-                namespace.clone(),
-                metric_namespace,
-                payload,
-                grant,
-            );
+            let joining =
+                Joining::granted(&this.shared, namespace.clone(), metric_namespace, grant);
             match claim {
                 Some(claim) => recovery::restore(&this.shared, &session, joining, claim).await,
                 None => {
@@ -344,7 +334,6 @@ pub(super) fn connect_socket(
                 codec,
                 joining.namespace,
                 session.clone(),
-                joining.payload,
                 joining.identity,
                 shared.clone(),
                 joining.metric_namespace,

@@ -42,14 +42,11 @@ pub struct Socket {
     /// How this client's packets are written.
     pub(super) codec: Codec,
     session: Arc<Session<Client>>,
-    /// The client's connect `auth` payload; kept server-side, never listed. Boxed, and
-    /// `None` when the client sent none: a `Value` inline is 80 bytes in every socket.
-    auth: Option<Box<Value>>,
     /// Who the client is, as authentication found (`sub` of its token, or the webhook's
     /// `user`); `None` without authentication.
     user: Option<Arc<str>>,
     /// What authentication attached to the socket (a JSON object), shown in listings.
-    /// Boxed for the same reason as `auth`.
+    /// Boxed, and `None` when empty: a `Value` inline is 80 bytes in every socket.
     data: Option<Box<Value>>,
     connected_at: SystemTime,
     /// Acks awaited from this client, by ack id. Usually empty; touched only by
@@ -78,7 +75,6 @@ impl Socket {
         codec: Codec,
         namespace: Arc<str>,
         session: Arc<Session<Client>>,
-        auth: Value,
         identity: Identity,
         shared: Arc<Shared>,
         metric_namespace: Arc<str>,
@@ -90,7 +86,6 @@ impl Socket {
             namespace,
             codec,
             session,
-            auth: (!auth.is_null()).then(|| Box::new(auth)),
             user: identity.user,
             data: identity.data.map(Box::new),
             connected_at: SystemTime::now(),
@@ -195,12 +190,6 @@ impl Socket {
     /// When the socket connected.
     pub fn connected_at(&self) -> SystemTime {
         self.connected_at
-    }
-
-    /// The client's connect `auth` payload.
-    pub fn auth(&self) -> &Value {
-        static NONE: Value = Value::Null;
-        self.auth.as_deref().unwrap_or(&NONE)
     }
 
     /// The authenticated user, if any.
