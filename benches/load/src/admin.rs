@@ -1,93 +1,15 @@
-//! Keep-alive HTTP/1.1 connections to the admin API, and the fixed-rate push loop.
+//! The admin API's fixed-rate push loop and room joins, over keep-alive connections.
 
 use std::io;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::client::{Shared, find, number_after};
-
-/// One keep-alive connection to the admin listener; reopened when the server closes it.
-pub struct AdminConn {
-    addr: SocketAddr,
-    host: HeaderValue,
-    sender: Option<SendRequest<Full<Bytes>>>,
-}
-
-impl AdminConn {
-    pub fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            host: HeaderValue::from_str(&addr.to_string()).expect("valid host header"),
-            sender: None,
-        }
-    }
-
-    async fn ready(&mut self) -> io::Result<&mut SendRequest<Full<Bytes>>> {
-        let healthy = match &mut self.sender {
-            Some(s) => s.ready().await.is_ok(),
-            None => false,
-        };
-        if !healthy {
-            self.sender = None;
-            let tcp = TcpStream::connect(self.addr).await?;
-            tcp.set_nodelay(true)?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .map_err(io::Error::other)?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender.ready().await.map_err(io::Error::other)?;
-            self.sender = Some(sender);
-        }
-        Ok(self.sender.as_mut().expect("set above"))
-    }
-
-    /// Waits until the connection can take a request (so that a timestamp taken next is the
-    /// moment the request is written).
-    pub async fn wait_ready(&mut self) -> io::Result<()> {
-        self.ready().await.map(|_| ())
-    }
-
-    /// POSTs a JSON body; returns the status and the response body.
-    pub async fn post(&mut self, path: &str, body: Bytes) -> io::Result<(u16, Bytes)> {
-        let host = self.host.clone();
-        let sender = self.ready().await?;
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(HOST, host)
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .map_err(io::Error::other)?;
-        let resp = match sender.send_request(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.sender = None;
-                return Err(io::Error::other(e));
-            }
-        };
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(io::Error::other)?
-            .to_bytes();
-        Ok((status, body))
-    }
-}
+use crate::http::{HttpConn, JSON};
 
 /// Whom each push goes to.
 #[derive(Clone)]
@@ -145,13 +67,13 @@ fn xorshift(state: &mut u64) -> u64 {
 /// that many consecutive pushes at once, sends them when the last one is due, and POSTs them
 /// as one JSON array.
 pub async fn push_worker(
-    mut conn: AdminConn,
+    mut conn: HttpConn,
     plan: Arc<Plan>,
     to: Addressing,
     shared: Arc<Shared>,
     tally: Arc<Tally>,
     worker: u64,
-) -> AdminConn {
+) -> HttpConn {
     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (worker + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let padding = "x".repeat(plan.padding);
     let batch = plan.batch.max(1);
@@ -210,7 +132,10 @@ pub async fn push_worker(
             buf.push(b']');
         }
         tally.pushes.fetch_add(n, Ordering::Relaxed);
-        match conn.post("/v1/emit", Bytes::copy_from_slice(&buf)).await {
+        match conn
+            .post("/v1/emit", JSON, Bytes::copy_from_slice(&buf))
+            .await
+        {
             Ok((200, body)) => {
                 // One `recipients` per push: a single answer, or one per element of a batch.
                 let mut rest = &body[..];
@@ -252,7 +177,7 @@ fn note_error(tally: &Tally, pushes: u64, msg: String) {
 /// Joins every sid to one of `rooms` rooms (`room-{i % rooms}`), `conns.len()` requests at a
 /// time. Returns how many joins the server confirmed.
 pub async fn join_rooms(
-    conns: &mut [AdminConn],
+    conns: &mut [HttpConn],
     sids: &[String],
     rooms: usize,
 ) -> io::Result<usize> {
@@ -272,7 +197,7 @@ pub async fn join_rooms(
                     sids[i],
                     i % rooms.max(1)
                 );
-                let (status, resp) = conn.post("/v1/join", Bytes::from(body)).await?;
+                let (status, resp) = conn.post("/v1/join", JSON, Bytes::from(body)).await?;
                 if status != 200 {
                     return Err(io::Error::other(format!(
                         "join: HTTP {status}: {}",

@@ -1,7 +1,8 @@
 //! A minimal Socket.IO client over a raw WebSocket (Engine.IO v4, Socket.IO v5, namespace `/`).
 //!
 //! Each connected client is one task that answers Engine.IO pings and, for every event, reads
-//! the sequence number and send timestamp the load generator put in its data.
+//! the sequence number and send timestamp the load generator put in its data. The shared
+//! state and [`connect_many`] serve the HTTP long-polling clients of [`crate::polling`] too.
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
+use crate::Transport;
+use crate::polling::{self, Polling};
 use crate::stats::Histogram;
 
 /// State shared by every client task and the driver.
@@ -204,6 +207,27 @@ async fn next_text(ws: &mut WebSocket<Conn>) -> io::Result<Vec<u8>> {
     }
 }
 
+/// The `sid` of an Engine.IO open packet's or a Socket.IO CONNECT answer's JSON object.
+pub fn sid_of(json: &[u8]) -> io::Result<String> {
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(io::Error::other)?;
+    v.get("sid")
+        .and_then(|s| s.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| io::Error::other("open packet or connect answer without sid"))
+}
+
+/// The socket id if `p` is the answer to the CONNECT (`40{"sid":…}`), an error if it is a
+/// refusal (`44…`), `None` for any other packet.
+pub fn connect_answer(p: &[u8]) -> io::Result<Option<String>> {
+    if p.starts_with(b"44") {
+        return Err(io::Error::other(format!(
+            "connect refused: {}",
+            String::from_utf8_lossy(p)
+        )));
+    }
+    p.strip_prefix(b"40").map(sid_of).transpose()
+}
+
 /// Opens one Socket.IO connection to namespace `/` and returns its socket id; with
 /// `namespace` false, stops after the Engine.IO handshake and returns the Engine.IO sid.
 pub async fn connect(target: &SioTarget, namespace: bool) -> io::Result<(String, WebSocket<Conn>)> {
@@ -214,9 +238,7 @@ pub async fn connect(target: &SioTarget, namespace: bool) -> io::Result<(String,
         return Err(io::Error::other("expected an Engine.IO open packet"));
     };
     if !namespace {
-        let v: serde_json::Value = serde_json::from_slice(open).map_err(io::Error::other)?;
-        let sid = v.get("sid").and_then(|s| s.as_str()).unwrap_or_default();
-        return Ok((sid.to_string(), ws));
+        return Ok((sid_of(open)?, ws));
     }
     ws.write_frame(Frame::text(Payload::Borrowed(&target.connect_packet)))
         .await
@@ -229,19 +251,8 @@ pub async fn connect(target: &SioTarget, namespace: bool) -> io::Result<(String,
                 .map_err(io::Error::other)?;
             continue;
         }
-        if p.starts_with(b"44") {
-            return Err(io::Error::other(format!(
-                "connect refused: {}",
-                String::from_utf8_lossy(&p)
-            )));
-        }
-        if let Some(rest) = p.strip_prefix(b"40") {
-            let v: serde_json::Value = serde_json::from_slice(rest).map_err(io::Error::other)?;
-            let sid = v
-                .get("sid")
-                .and_then(|s| s.as_str())
-                .ok_or_else(|| io::Error::other("connect answer without sid"))?;
-            return Ok((sid.to_string(), ws));
+        if let Some(sid) = connect_answer(&p)? {
+            return Ok((sid, ws));
         }
     }
 }
@@ -298,9 +309,33 @@ pub struct Clients {
     pub elapsed: Duration,
 }
 
-/// Connects `n` clients, at most `concurrency` handshakes at a time.
+/// A connected client over either transport.
+enum Session {
+    Websocket(WebSocket<Conn>),
+    Polling(Polling),
+}
+
+async fn open(
+    target: &SioTarget,
+    transport: Transport,
+    namespace: bool,
+) -> io::Result<(String, Session)> {
+    Ok(match transport {
+        Transport::Websocket => {
+            let (sid, ws) = connect(target, namespace).await?;
+            (sid, Session::Websocket(ws))
+        }
+        Transport::Polling => {
+            let (sid, p) = polling::connect(target, namespace).await?;
+            (sid, Session::Polling(p))
+        }
+    })
+}
+
+/// Connects `n` clients over `transport`, at most `concurrency` handshakes at a time.
 pub async fn connect_many(
     target: &SioTarget,
+    transport: Transport,
     n: usize,
     concurrency: usize,
     namespace: bool,
@@ -317,7 +352,7 @@ pub async fn connect_many(
     };
     let mut attempts = futures_util::stream::iter(0..n)
         .map(|_| async move {
-            match tokio::time::timeout(timeout, connect(target, namespace)).await {
+            match tokio::time::timeout(timeout, open(target, transport, namespace)).await {
                 Ok(r) => r,
                 Err(_) => Err(io::Error::other("connect timed out")),
             }
@@ -325,9 +360,13 @@ pub async fn connect_many(
         .buffer_unordered(concurrency.max(1));
     while let Some(r) = attempts.next().await {
         match r {
-            Ok((sid, ws)) => {
+            Ok((sid, session)) => {
                 clients.sids.push(sid);
-                clients.tasks.spawn(run(ws, shared.clone()));
+                let shared = shared.clone();
+                match session {
+                    Session::Websocket(ws) => clients.tasks.spawn(run(ws, shared)),
+                    Session::Polling(p) => clients.tasks.spawn(polling::run(p, shared)),
+                };
             }
             Err(e) => {
                 clients.failed += 1;
@@ -354,5 +393,14 @@ mod tests {
             number_after(br#"{"recipients": 12}"#, b"\"recipients\":"),
             Some(12)
         );
+    }
+
+    #[test]
+    fn reads_connect_answers() {
+        let sid = connect_answer(br#"40{"sid":"abc"}"#).unwrap();
+        assert_eq!(sid.as_deref(), Some("abc"));
+        assert!(connect_answer(b"2").unwrap().is_none());
+        assert!(connect_answer(br#"44{"message":"no"}"#).is_err());
+        assert!(connect_answer(b"40{}").is_err());
     }
 }

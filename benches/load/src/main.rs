@@ -1,12 +1,15 @@
 //! `sio-relay-load`: a load generator for Socket.IO relays driven through the admin API.
 //!
-//! Clients connect over WebSocket (Engine.IO v4 / Socket.IO v5) to a server on loopback; pushes
-//! go to `POST /v1/emit` on its admin listener at a fixed rate. With `--pid`, the server's CPU
-//! time and resident memory are read from `/proc` around every phase.
+//! Clients connect over WebSocket (Engine.IO v4 / Socket.IO v5) to a server on loopback, or in
+//! the idle scenarios over HTTP long-polling if asked; pushes go to `POST /v1/emit` on its
+//! admin listener at a fixed rate. With `--pid`, the server's CPU time and resident memory are
+//! read from `/proc` around every phase.
 
 mod admin;
 mod client;
 mod floor;
+mod http;
+mod polling;
 mod report;
 mod stats;
 
@@ -19,8 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
-use admin::{Addressing, AdminConn, Plan, Tally};
+use admin::{Addressing, Plan, Tally};
 use client::{Clients, Shared, SioTarget};
+use http::HttpConn;
 use stats::Probe;
 
 #[derive(Parser)]
@@ -90,6 +94,17 @@ impl Scenario {
     }
 }
 
+/// How the clients of the idle scenarios reach the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// One WebSocket connection per client.
+    Websocket,
+    /// HTTP long-polling: two keep-alive connections per client, as a browser holds them
+    /// (one where a GET always waits, one for POSTs).
+    Polling,
+}
+
 /// Parses `10`, `10s`, `1.5s` or `500ms` as seconds.
 fn secs(s: &str) -> Result<f64, String> {
     let (num, scale) = if let Some(v) = s.strip_suffix("ms") {
@@ -136,6 +151,10 @@ struct RunArgs {
     /// Clients held by `idle`.
     #[arg(long, default_value_t = 10_000)]
     idle_clients: usize,
+    /// Transport of the clients of `idle` and `idle-engine` (the other scenarios use
+    /// WebSocket). A polling client takes two sockets, so half as many fit in `ulimit -n`.
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    transport: Transport,
     /// Clients for `unicast` and `unicast-max`.
     #[arg(long, default_value_t = 1_000)]
     unicast_clients: usize,
@@ -389,9 +408,15 @@ impl Ctx {
         }
     }
 
-    async fn connect(&self, n: usize, namespace: bool) -> Result<Clients, String> {
+    async fn connect(
+        &self,
+        n: usize,
+        transport: Transport,
+        namespace: bool,
+    ) -> Result<Clients, String> {
         let c = client::connect_many(
             &self.sio,
+            transport,
             n,
             self.args.connect_concurrency,
             namespace,
@@ -422,14 +447,14 @@ impl Ctx {
         tokio::time::sleep(Duration::from_secs_f64(self.args.cooldown)).await;
     }
 
-    fn admin_conns(&self, n: usize) -> Vec<AdminConn> {
-        (0..n.max(1)).map(|_| AdminConn::new(self.admin)).collect()
+    fn admin_conns(&self, n: usize) -> Vec<HttpConn> {
+        (0..n.max(1)).map(|_| HttpConn::new(self.admin)).collect()
     }
 
     /// Pushes at `rate` for `duration` seconds, then waits for deliveries to drain.
     async fn push(
         &mut self,
-        conns: &mut Vec<AdminConn>,
+        conns: &mut Vec<HttpConn>,
         to: &Addressing,
         rate: f64,
         duration: f64,
@@ -551,16 +576,22 @@ impl Ctx {
         }
     }
 
-    async fn idle(&mut self, namespace: bool) -> Result<Row, String> {
+    async fn idle(&mut self, scenario: Scenario) -> Result<Row, String> {
         let n = self.args.idle_clients;
+        let transport = self.args.transport;
         let closed0 = self.shared.closed.load(Ordering::Relaxed);
         let p0 = Probe::take(self.args.pid);
-        let clients = self.connect(n, namespace).await?;
+        let clients = self
+            .connect(n, transport, scenario == Scenario::Idle)
+            .await?;
         let p1 = Probe::take(self.args.pid);
         tokio::time::sleep(Duration::from_secs_f64(self.args.settle)).await;
         let p2 = Probe::take(self.args.pid);
         let connected = clients.sids.len();
-        let mut row = self.row(Scenario::Idle, n, connected);
+        let mut row = self.row(scenario, n, connected);
+        if transport == Transport::Polling {
+            row.scenario.push_str("-polling");
+        }
         if let (Some(a), Some(b)) = (p0.server, p2.server) {
             row.rss_kib_per_conn =
                 Some((b.rss_kib as f64 - a.rss_kib as f64) / connected.max(1) as f64);
@@ -568,9 +599,6 @@ impl Ctx {
         }
         row.tool_rss_kib_per_conn =
             Some((p2.tool.rss_kib as f64 - p0.tool.rss_kib as f64) / connected.max(1) as f64);
-        if !namespace {
-            row.scenario = Scenario::IdleEngine.name().to_string();
-        }
         row.cpu_us_per_connect = p0
             .server_cpu_us(&p1)
             .map(|c| c as f64 / connected.max(1) as f64);
@@ -597,7 +625,7 @@ impl Ctx {
         make: impl FnOnce(&Clients) -> (Addressing, f64),
         rooms: Option<usize>,
     ) -> Result<Row, String> {
-        let clients = self.connect(n, true).await?;
+        let clients = self.connect(n, Transport::Websocket, true).await?;
         let closed0 = self.shared.closed.load(Ordering::Relaxed);
         let mut conns = self.admin_conns(self.args.http_conns);
         if let Some(k) = rooms {
@@ -629,7 +657,7 @@ impl Ctx {
 
     async fn unicast_max(&mut self) -> Result<Row, String> {
         let n = self.args.unicast_clients;
-        let clients = self.connect(n, true).await?;
+        let clients = self.connect(n, Transport::Websocket, true).await?;
         let closed0 = self.shared.closed.load(Ordering::Relaxed);
         let mut conns = self.admin_conns(self.args.max_http_conns);
         let to = Addressing::Sids(Arc::new(clients.sids.clone()));
@@ -714,8 +742,7 @@ impl Ctx {
     async fn run(&mut self, s: Scenario) -> Result<Row, String> {
         let a = self.args.clone();
         match s {
-            Scenario::Idle => self.idle(true).await,
-            Scenario::IdleEngine => self.idle(false).await,
+            Scenario::Idle | Scenario::IdleEngine => self.idle(s).await,
             Scenario::Unicast => {
                 self.fixed_rate(
                     s,
@@ -786,8 +813,12 @@ async fn run_all(args: RunArgs) -> Result<(), String> {
         format!("{path}/")
     };
     let fds = stats::raise_fd_limit();
+    let idle_sockets = match args.transport {
+        Transport::Websocket => args.idle_clients,
+        Transport::Polling => 2 * args.idle_clients,
+    };
     let most = [
-        args.idle_clients,
+        idle_sockets,
         args.unicast_clients,
         args.rooms_clients,
         args.broadcast_clients,
@@ -797,7 +828,7 @@ async fn run_all(args: RunArgs) -> Result<(), String> {
     .unwrap_or(0);
     if most as u64 + args.http_conns as u64 + 64 > fds {
         return Err(format!(
-            "{most} clients need more file descriptors than the limit of {fds} (ulimit -n)"
+            "{most} client sockets need more file descriptors than the limit of {fds} (ulimit -n)"
         ));
     }
     if let Some(pid) = args.pid {

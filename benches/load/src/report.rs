@@ -15,7 +15,7 @@ fn opt(v: Option<f64>, prec: usize) -> String {
 
 pub fn table_header() -> String {
     format!(
-        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6} {:>5}",
+        "{:<14} {:<12} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6} {:>5}",
         "server",
         "scenario",
         "conns",
@@ -41,7 +41,7 @@ pub fn table_row(r: &Row) -> String {
         _ => "-".to_string(),
     };
     format!(
-        "{:<14} {:<11} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6.0} {:>5}",
+        "{:<14} {:<12} {:>6} {:>15} {:>9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>6.0} {:>5}",
         r.label,
         r.scenario,
         r.connected,
@@ -164,35 +164,41 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
                 .collect(),
         ));
     };
-    let runs =
-        |scenario: &str, label: &str| by.get(&(scenario.into(), label.into())).map_or(0, Vec::len);
 
-    if let Some(r) = first("idle") {
-        figure(
-            format!(
-                "RSS per idle WebSocket client ({} clients)",
-                thousands(r.clients as f64)
-            ),
-            &|l| {
-                measured("idle", l, &|r| r.rss_kib_per_conn, &|v| {
-                    format!("{v:.1} KiB")
+    // Each transport's idle rows (`idle`, `idle-polling`, ...) make lines of their own.
+    for (suffix, transport, connect) in [
+        ("", "WebSocket", "connect"),
+        ("-polling", "polling", "polling connect"),
+    ] {
+        let idle = format!("idle{suffix}");
+        if let Some(r) = first(&idle) {
+            figure(
+                format!(
+                    "RSS per idle {transport} client ({} clients)",
+                    thousands(r.clients as f64)
+                ),
+                &|l| {
+                    measured(&idle, l, &|r| r.rss_kib_per_conn, &|v| {
+                        format!("{v:.1} KiB")
+                    })
+                },
+            );
+            figure(format!("server CPU per {connect}"), &|l| {
+                measured(&idle, l, &|r| r.cpu_us_per_connect, &|v| {
+                    format!("{v:.0} µs")
                 })
-            },
-        );
-        figure("server CPU per connect".into(), &|l| {
-            measured("idle", l, &|r| r.cpu_us_per_connect, &|v| {
-                format!("{v:.0} µs")
-            })
-        });
-    }
-    if let Some(r) = first("idle-engine") {
-        figure(
-            format!(
-                "RSS per Engine.IO-only WebSocket session, no namespace ({} sessions)",
-                thousands(r.clients as f64)
-            ),
-            &|l| cell("idle-engine", l, &|r| r.rss_kib_per_conn).map(|v| format!("{v:.1} KiB")),
-        );
+            });
+        }
+        let engine = format!("idle-engine{suffix}");
+        if let Some(r) = first(&engine) {
+            figure(
+                format!(
+                    "RSS per Engine.IO-only {transport} session, no namespace ({} sessions)",
+                    thousands(r.clients as f64)
+                ),
+                &|l| cell(&engine, l, &|r| r.rss_kib_per_conn).map(|v| format!("{v:.1} KiB")),
+            );
+        }
     }
     if let Some(r) = first("unicast") {
         figure(
@@ -286,21 +292,7 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
             (!v.is_empty()).then(|| format!("{lo:.0}–{hi:.0} %"))
         },
     );
-    let most_runs = labels
-        .iter()
-        .flat_map(|l| {
-            [
-                "idle",
-                "idle-engine",
-                "unicast",
-                "rooms",
-                "broadcast",
-                "unicast-max",
-            ]
-            .map(|s| runs(s, l))
-        })
-        .max()
-        .unwrap_or(0);
+    let most_runs = by.values().map(Vec::len).max().unwrap_or(0);
 
     let mut out = String::new();
     let _ = write!(out, "| figure |");
@@ -329,33 +321,66 @@ pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String
 mod tests {
     use super::*;
 
-    #[test]
-    fn figures_show_as_multiples_of_the_references_listed_before() {
-        let path =
-            std::env::temp_dir().join(format!("sio-relay-load-report-{}", std::process::id()));
-        let lines: Vec<String> = [("server", 20.0), ("peer", 40.0), ("floor", 8.0)]
+    /// The Markdown table of `rows`, through a JSON-lines file as `report` reads them.
+    fn table(name: &str, rows: &[Row], ratio_to: &[String]) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "sio-relay-load-report-{name}-{}",
+            std::process::id()
+        ));
+        let lines: Vec<String> = rows
             .iter()
-            .map(|(label, us)| {
-                let row = Row {
-                    label: label.to_string(),
-                    scenario: "unicast".into(),
-                    cpu_us_per_msg: Some(*us),
-                    ..Row::default()
-                };
-                serde_json::to_string(&row).unwrap()
-            })
+            .map(|r| serde_json::to_string(r).unwrap())
             .collect();
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let table = markdown(
-            std::slice::from_ref(&path),
-            &["floor".into(), "peer".into()],
-        )
-        .unwrap();
+        let table = markdown(std::slice::from_ref(&path), ratio_to).unwrap();
         std::fs::remove_file(&path).unwrap();
+        table
+    }
+
+    #[test]
+    fn figures_show_as_multiples_of_the_references_listed_before() {
+        let rows: Vec<Row> = [("server", 20.0), ("peer", 40.0), ("floor", 8.0)]
+            .iter()
+            .map(|(label, us)| Row {
+                label: label.to_string(),
+                scenario: "unicast".into(),
+                cpu_us_per_msg: Some(*us),
+                ..Row::default()
+            })
+            .collect();
+        let table = table("ratios", &rows, &["floor".into(), "peer".into()]);
         assert!(
             table
                 .contains("| 20.0 µs (2.50× floor, 0.50× peer) | 40.0 µs (5.00× floor) | 8.0 µs |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn idle_polling_clients_have_lines_of_their_own() {
+        let idle = |scenario: &str, kib: f64, us: f64| Row {
+            label: "server".into(),
+            scenario: scenario.into(),
+            clients: 2_000,
+            rss_kib_per_conn: Some(kib),
+            cpu_us_per_connect: Some(us),
+            ..Row::default()
+        };
+        let rows = [
+            idle("idle", 6.0, 60.0),
+            idle("idle-polling", 14.0, 300.0),
+            idle("idle-engine-polling", 9.0, 200.0),
+        ];
+        let table = table("polling", &rows, &[]);
+        for line in [
+            "| RSS per idle WebSocket client (2,000 clients) | 6.0 KiB |",
+            "| server CPU per connect | 60 µs |",
+            "| RSS per idle polling client (2,000 clients) | 14.0 KiB |",
+            "| server CPU per polling connect | 300 µs |",
+            "| RSS per Engine.IO-only polling session, no namespace (2,000 sessions) | 9.0 KiB |",
+        ] {
+            assert!(table.contains(line), "{line} not in\n{table}");
+        }
+        assert!(!table.contains("Engine.IO-only WebSocket"), "{table}");
     }
 }
