@@ -22,6 +22,12 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 ARG BINARY=build
 
 FROM ${RUST_IMAGE} AS build
+# jemalloc, the relay's allocator, is compiled from source with make, which the slim Rust
+# image lacks. The version is the base image's Debian release's.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 # The build context has no .git; the revision shown by `sio-relay --version` comes from here.
 ARG GIT_REVISION=unknown
 WORKDIR /src

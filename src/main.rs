@@ -17,6 +17,11 @@ use tokio::signal::unix::{SignalKind, signal};
 /// `EX_CONFIG` from sysexits.h.
 const EXIT_BAD_CONFIG: u8 = 78;
 
+/// jemalloc rather than glibc's malloc: its per-thread caches and size classes keep the many
+/// small per-session allocations denser and cheaper (figures in docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = match config::env::collect(std::env::vars_os()) {
