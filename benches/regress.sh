@@ -4,7 +4,10 @@
 # fails when a CPU or memory figure of the work tree is more than THRESHOLD percent above
 # BASE's (medians over the runs). A developer runs it before merging; it is not a test.
 #
-#   benches/regress.sh [--runs N] [--threshold PCT] [--scenarios LIST] [BASE]
+#   benches/regress.sh [--runs N] [--threshold PCT] [--scenarios LIST] [BASE] [-- LOAD ARGS]
+#
+# LOAD ARGS go to sio-relay-load, e.g. `--scenarios idle main -- --transport polling` for
+# the memory of polling clients.
 #
 # Defaults: 3 runs, 5 %, idle,unicast,rooms,broadcast. Needs curl, ss and python3.
 set -euo pipefail
@@ -13,12 +16,14 @@ runs=3
 threshold=5
 scenarios="idle,unicast,rooms,broadcast"
 base=main
+load_args=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
         --threshold) threshold="$2"; shift 2 ;;
         --scenarios) scenarios="$2"; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --) shift; load_args=("$@"); break ;;
         -*) echo "regress.sh: unknown option $1" >&2; exit 2 ;;
         *) base="$1"; shift ;;
     esac
@@ -46,7 +51,8 @@ cp "$work/base-target/release/sio-relay" "$work/sio-relay-base"
 "$repo/benches/compare.sh" --runs "$runs" --scenarios "$scenarios" --ratio-to base \
     --load "$target_dir/release/sio-relay-load" --out "$out" \
     "base=$work/sio-relay-base --listen {listen} --admin-listen {admin} --log-level warn" \
-    "head=$work/sio-relay-head --listen {listen} --admin-listen {admin} --log-level warn"
+    "head=$work/sio-relay-head --listen {listen} --admin-listen {admin} --log-level warn" \
+    -- "${load_args[@]}"
 
 python3 - "$out/results.jsonl" "$threshold" <<'PY'
 import json, statistics, sys
@@ -54,6 +60,8 @@ rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 limit = 1 + float(sys.argv[2]) / 100
 figures = [("idle", "rss_kib_per_conn", "RSS per idle client"),
            ("idle", "cpu_us_per_connect", "CPU per connect"),
+           ("idle-polling", "rss_kib_per_conn", "RSS per idle polling client"),
+           ("idle-polling", "cpu_us_per_connect", "CPU per polling connect"),
            ("unicast", "cpu_us_per_msg", "CPU per unicast push"),
            ("rooms", "cpu_us_per_msg", "CPU per delivery, rooms"),
            ("broadcast", "cpu_us_per_msg", "CPU per delivery, broadcast")]

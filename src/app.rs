@@ -1,7 +1,9 @@
 //! Wiring: builds the engine, Socket.IO layer, adapter and admin API, binds the
 //! listeners, and runs the one shutdown path.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,42 +103,37 @@ fn serve_admin(
     stop: CancellationToken,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<JoinHandle<()>> {
-    // The listener moves to the admin thread's runtime, whose reactor then wakes it.
-    let listener = listener.into_std()?;
-    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (alive, gone) = tokio::sync::oneshot::channel::<()>();
+    // Set up inside the admin runtime, here, so that a failure fails the start: the listener
+    // moves to that runtime's reactor, and the tasks spawned now run on its thread.
+    let serving: Pin<Box<dyn Future<Output = ()> + Send>> = {
+        let _admin_runtime = runtime.enter();
+        let listener = TcpListener::from_std(listener.into_std()?)?;
+        let stop_admin = CancellationToken::new();
+        let stopper = stop_admin.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = gone => {}
+            }
+            stopper.cancel();
+        });
+        match tls {
+            None => Box::pin(serve(listener, router, stop_admin)),
+            Some(acceptor) => {
+                let listener = TlsListener::new(listener, acceptor)?;
+                Box::pin(serve_on(listener.tap_io(|_| {}), router, stop_admin))
+            }
+        }
+    };
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("sio-relay-admin".into())
         .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("the admin runtime starts");
-            runtime.block_on(async move {
-                let stop_admin = CancellationToken::new();
-                let stopper = stop_admin.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = gone => {}
-                    }
-                    stopper.cancel();
-                });
-                let listener = match TcpListener::from_std(listener) {
-                    Ok(listener) => listener,
-                    Err(error) => {
-                        tracing::error!(%error, "admin listener failed");
-                        return;
-                    }
-                };
-                match tls {
-                    None => serve(listener, router, stop_admin).await,
-                    Some(acceptor) => match TlsListener::new(listener, acceptor) {
-                        Ok(listener) => serve_on(listener.tap_io(|_| {}), router, stop_admin).await,
-                        Err(error) => tracing::error!(%error, "admin listener failed"),
-                    },
-                }
-            });
+            runtime.block_on(serving);
             let _ = done.send(());
         })?;
     Ok(tokio::spawn(async move {
