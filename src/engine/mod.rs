@@ -2,14 +2,17 @@
 //! namespaces or events: it hands text and binary messages to an [`EngineHandler`] and
 //! sends what is queued in each session's outbox.
 //!
-//! A session lives as long as its supervisor task ([`Engine::supervise`]), which sends
-//! heartbeats, enforces the connect timeout and, whatever ends the session, removes it
-//! from the table and tells the handler exactly once. A polling session the relay closed
+//! A session lives as long as its supervisor, which sends heartbeats, enforces the
+//! connect timeout ([`heartbeat`]) and, whatever ends the session, removes it from the
+//! table and tells the handler exactly once ([`Engine::retire`]). The supervisor of a
+//! polling session is a task of its own; a session born on WebSocket is supervised by its
+//! transport task. A polling session the relay closed
 //! on purpose owes its client the close packet (see [`close_packet`]).
 
 pub mod admission;
 mod close_packet;
 pub mod handshake;
+mod heartbeat;
 mod http;
 mod listener;
 mod outbox;
@@ -30,14 +33,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prometheus::IntCounter;
-use tokio::time::{Instant, sleep_until};
 
 use self::admission::{Admission, Permit};
 use self::close_packet::OwedClosePackets;
 pub use self::handshake::Handshake;
+use self::heartbeat::Heartbeat;
 pub use self::http::router;
 pub use self::listener::serve;
-use self::packet::{Frame, PING, Packet, Version};
+use self::packet::{Frame, Packet, Version};
 pub use self::session::{CloseReason, Outbound, SendError, Session};
 use self::sid::Sid;
 use crate::config::{LimitsConfig, ServerConfig, SlowClientPolicy, Transport};
@@ -217,15 +220,18 @@ impl<H: EngineHandler> Engine<H> {
             protocol: Protocol::V4,
             handshake: *handshake,
         };
-        self.open_admitted(admitted, transport)
+        let (session, permit) = self.open_admitted(admitted, transport);
+        self.spawn_supervisor(&session, permit);
+        session
     }
 
-    /// Opens a session that [`Admission::admit`] let in; it holds the permit until it ends.
+    /// Opens a session that [`Admission::admit`] let in. Its supervisor, which the caller
+    /// starts, holds the permit until the session ends.
     fn open_admitted(
         self: &Arc<Self>,
         admitted: Admitted<'_>,
         transport: Transport,
-    ) -> Arc<Session<H::Data>> {
+    ) -> (Arc<Session<H::Data>>, Permit) {
         let Admitted {
             remote,
             permit,
@@ -249,8 +255,7 @@ impl<H: EngineHandler> Engine<H> {
             .expect("sessions lock poisoned")
             .insert(session.id, session.clone());
         self.metrics.connections.inc();
-        tokio::spawn(self.clone().supervise(session.clone(), permit));
-        session
+        (session, permit)
     }
 
     /// The open packet: `0{"sid",...}` (v3 has no `maxPayload`).
@@ -276,77 +281,40 @@ impl<H: EngineHandler> Engine<H> {
         Bytes::from(text)
     }
 
-    /// Runs for the whole life of a session: heartbeats and the connect timeout, then
-    /// the clean-up, whatever ended the session.
-    async fn supervise(self: Arc<Self>, session: Arc<Session<H::Data>>, permit: Permit) {
-        let (interval, timeout, connect_deadline) = {
-            let settings = self.settings();
-            (
-                Duration::from_millis(settings.ping_interval_ms),
-                Duration::from_millis(settings.ping_timeout_ms),
-                Instant::now() + Duration::from_millis(settings.connect_timeout_ms),
-            )
-        };
-        let mut connect_checked = false;
-        let mut next_ping = Instant::now() + interval;
-        // In v3 the client pings and the server only answers: the session ends when the
-        // client has been silent for a ping interval and a ping timeout, the reference
-        // server's rule. `pong` then signals any packet from the client.
-        let client_pings = session.version == Version::V3;
-        let silence_limit = interval + timeout;
-        let mut pong_deadline: Option<Instant> =
-            client_pings.then(|| Instant::now() + silence_limit);
-        // One timer, set to the nearest deadline: a session lives long, and every timer
-        // held across the wait adds to its memory.
-        let timer = sleep_until(connect_deadline.min(next_ping));
+    /// Supervises a session on a task of its own for its whole life (heartbeats and the
+    /// connect timeout), then retires it, whatever ended it.
+    fn spawn_supervisor(self: &Arc<Self>, session: &Arc<Session<H::Data>>, permit: Permit) {
+        let heartbeat = Heartbeat::new(&self.settings(), session.version);
+        tokio::spawn(self.clone().supervise(session.clone(), heartbeat, permit));
+    }
+
+    async fn supervise(
+        self: Arc<Self>,
+        session: Arc<Session<H::Data>>,
+        mut heartbeat: Heartbeat,
+        permit: Permit,
+    ) {
+        let timer = heartbeat.timer();
         tokio::pin!(timer);
         loop {
-            let heartbeat = pong_deadline.unwrap_or(next_ping);
-            let nearest = if connect_checked {
-                heartbeat
-            } else {
-                heartbeat.min(connect_deadline)
-            };
-            if timer.deadline() != nearest {
-                timer.as_mut().reset(nearest);
-            }
             tokio::select! {
                 biased;
                 _ = session.closed() => break,
-                _ = session.pong.notified(), if pong_deadline.is_some() => {
-                    if client_pings {
-                        pong_deadline = Some(Instant::now() + silence_limit);
-                    } else {
-                        pong_deadline = None;
-                        next_ping = Instant::now() + interval;
-                    }
-                }
-                _ = &mut timer => {
-                    let now = Instant::now();
-                    if !connect_checked && now >= connect_deadline {
-                        connect_checked = true;
-                        if !session.is_established() {
-                            session.close(CloseReason::ConnectTimeout);
-                        }
-                    }
-                    match pong_deadline {
-                        Some(deadline) if now >= deadline => {
-                            session.close(CloseReason::PingTimeout);
-                        }
-                        None if now >= next_ping => {
-                            if session.send(Outbound::frame(PING)).is_ok() {
-                                pong_deadline = Some(now + timeout);
-                            } else {
-                                // With the drop policy a full queue keeps the session: try
-                                // later.
-                                next_ping = now + interval;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+                _ = heartbeat.watch(&session, timer.as_mut()) => {}
             }
         }
+        self.retire(session, permit, heartbeat.patience()).await;
+    }
+
+    /// The clean-up after a session ended, once: out of the table, counted, its permit
+    /// returned, the handler told. A polling client that may still come back for the close
+    /// packet it is owed gets it for `patience`.
+    async fn retire(
+        self: Arc<Self>,
+        session: Arc<Session<H::Data>>,
+        permit: Permit,
+        patience: Duration,
+    ) {
         let reason = session
             .close_reason()
             .unwrap_or(CloseReason::TransportClose);
@@ -377,7 +345,7 @@ impl<H: EngineHandler> Engine<H> {
             drop(session);
             let engine: Weak<Self> = Arc::downgrade(&self);
             drop(self);
-            tokio::time::sleep(interval + timeout).await;
+            tokio::time::sleep(patience).await;
             if let Some(engine) = engine.upgrade() {
                 engine.owed_close.forget(&sid);
             }

@@ -40,7 +40,8 @@ pub(super) fn handshake<H: EngineHandler>(
     cors: &Cors,
 ) -> Response {
     let version = admitted.protocol.version;
-    let session = engine.open_admitted(admitted, Transport::Polling);
+    let (session, permit) = engine.open_admitted(admitted, Transport::Polling);
+    engine.spawn_supervisor(&session, permit);
     session.set_origin(cors.origin());
     let open = engine.open_packet(&session, settings);
     engine.handler.on_open(&session);

@@ -10,6 +10,7 @@
 //! when the session closes.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,8 +22,10 @@ use fastwebsockets::WebSocket;
 use fastwebsockets::upgrade::IncomingUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use super::admission::Permit;
+use super::heartbeat::Heartbeat;
 use super::http::{Cors, EioQuery, EngineError, refused};
 use super::packet::{Packet, Version, decode_text};
 use super::stream::{ReadHalf, TlsStream, WriteHalf, split_tcp, split_tls};
@@ -181,17 +184,52 @@ pub(super) async fn new_session<H: EngineHandler>(
     preamble: &[u8],
 ) {
     let out = WsOut::new(writer, engine.bytes_out.clone(), admitted.protocol.version);
-    let session = engine.open_admitted(admitted, Transport::Websocket);
+    let (session, permit) = engine.open_admitted(admitted, Transport::Websocket);
+    let supervision = Supervision {
+        heartbeat: Heartbeat::new(&settings, session.version),
+        permit,
+    };
     let open = engine.open_packet(&session, &settings);
     if out.write_text(preamble, &open).await.is_err() {
         session.close(CloseReason::TransportClose);
+        supervision.retire(engine, session).await;
         return;
     }
     // What the layer above sends now is queued (the socket is not attached yet) and
     // follows the open packet.
     engine.handler.on_open(&session);
     // A task of its own, so that the long-lived task does not carry this one's state.
-    tokio::spawn(serve(engine, session, reader, out));
+    tokio::spawn(serve(engine, session, reader, out, Some(supervision)));
+}
+
+/// What the transport task of a session born on WebSocket also does: supervise it (an
+/// upgraded polling session keeps the supervisor task it had).
+struct Supervision {
+    heartbeat: Heartbeat,
+    permit: Permit,
+}
+
+impl Supervision {
+    async fn retire<H: EngineHandler>(
+        self,
+        engine: Arc<Engine<H>>,
+        session: Arc<Session<H::Data>>,
+    ) {
+        let patience = self.heartbeat.patience();
+        engine.retire(session, self.permit, patience).await;
+    }
+}
+
+/// Watches the heartbeat when this task supervises the session; otherwise never ends.
+async fn watch<D>(
+    supervision: Option<&mut Supervision>,
+    session: &Session<D>,
+    timer: Pin<&mut Sleep>,
+) {
+    match supervision {
+        Some(supervision) => supervision.heartbeat.watch(session, timer).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Takes a polling session over: answers the probe, ends the pending poll, waits for
@@ -239,7 +277,7 @@ async fn upgrade_session<H: EngineHandler>(
     // A poll that arrived after the probe still holds the outbox: end it too.
     session.upgrade_wake.notify_one();
     engine.handler.on_upgrade(&session);
-    tokio::spawn(serve(engine, session, reader, out));
+    tokio::spawn(serve(engine, session, reader, out, None));
 }
 
 /// What the session's task must write, apart from frames producers wrote directly.
@@ -251,61 +289,85 @@ enum Queued {
 }
 
 /// Serves the session on a task of its own: reading and writing what was queued are raced
-/// in one `select!`, which `FrameReader::next_frame` allows (it is cancel safe). One task
-/// instead of two keeps an idle session smaller; a write in progress holds up reading.
-async fn serve<H: EngineHandler>(
+/// in one `select!`, which `FrameReader::next_frame` allows (it is cancel safe), and so is
+/// the heartbeat when the task supervises the session. One task instead of two or three
+/// keeps an idle session smaller; a write in progress holds up reading.
+///
+/// A plain function returning an `async move` block rather than an `async fn`: an
+/// `async fn` keeps room for its arguments beside the locals they move into, and this
+/// future lives as long as the session.
+#[allow(clippy::manual_async_fn)]
+fn serve<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     session: Arc<Session<H::Data>>,
     mut reader: Reader,
     out: WsOut,
-) {
-    // Only the poll that may still hold the outbox delays this; producers write directly
-    // from the moment the outbox is ours.
-    let mut outbox = session.outbox.drain().await;
-    let out = session.attach_ws(out);
-    loop {
-        let queued = tokio::select! {
-            biased;
-            _ = session.closed() => break,
-            _ = out.released() => Queued::Rest,
-            item = outbox.pop() => Queued::Item(item),
-            message = reader.next_frame() => match on_message(&engine, &session, message) {
-                Ok(()) => continue,
-                Err(reason) => {
-                    session.close(reason);
-                    break;
-                }
-            },
+    mut supervision: Option<Supervision>,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let timer = match &supervision {
+            Some(supervision) => supervision.heartbeat.timer(),
+            None => tokio::time::sleep(Duration::ZERO),
         };
-        // Boxed: the write futures are large, and an idle session should not carry them.
-        let write = Box::pin(async {
-            match queued {
-                Queued::Rest => {
-                    if out.finish_rest().await? {
-                        out.release(session.queued());
+        tokio::pin!(timer);
+        // Only the poll that may still hold the outbox delays this; producers write directly
+        // from the moment the outbox is ours.
+        let mut outbox = session.outbox.drain().await;
+        let out = session.attach_ws(out);
+        loop {
+            let queued = tokio::select! {
+                biased;
+                _ = session.closed() => break,
+                _ = watch(supervision.as_mut(), &session, timer.as_mut()) => continue,
+                _ = out.released() => Queued::Rest,
+                item = outbox.pop() => Queued::Item(item),
+                message = reader.next_frame() => match on_message(&engine, &session, message) {
+                    Ok(()) => continue,
+                    Err(reason) => {
+                        session.close(reason);
+                        break;
                     }
-                    Ok(())
+                },
+            };
+            // Boxed: the write futures are large, and an idle session should not carry them.
+            let mut write = Box::pin(async {
+                match queued {
+                    Queued::Rest => {
+                        if out.finish_rest().await? {
+                            out.release(session.queued());
+                        }
+                        Ok(())
+                    }
+                    Queued::Item(item) => write_queued(&session, out, &item).await,
                 }
-                Queued::Item(item) => write_queued(&session, out, &item).await,
+            });
+            // A client that stops reading blocks the write once the socket buffers fill: race
+            // it against the session's end (queue full, ping timeout), or the task and its
+            // connection would outlive the session.
+            let written: std::io::Result<()> = loop {
+                tokio::select! {
+                    biased;
+                    _ = session.closed() => break Ok(()),
+                    _ = watch(supervision.as_mut(), &session, timer.as_mut()) => {}
+                    written = &mut write => break written,
+                }
+            };
+            if written.is_err() {
+                session.close(CloseReason::TransportError);
             }
-        });
-        // A client that stops reading blocks the write once the socket buffers fill: race
-        // it against the session's end (queue full, ping timeout), or the task and its
-        // connection would outlive the session.
-        let written: std::io::Result<()> = tokio::select! {
-            biased;
-            _ = session.closed() => break,
-            written = write => written,
-        };
-        if written.is_err() {
-            session.close(CloseReason::TransportError);
-            break;
+            if session.is_closed() {
+                break;
+            }
+        }
+        drop(outbox);
+        // Ends the WebSocket without the Engine.IO close packet: clients see "transport
+        // close" and reconnect by themselves.
+        out.close();
+        if let Some(supervision) = supervision {
+            // Boxed: only the end of the session needs room for it.
+            Box::pin(supervision.retire(engine, session)).await;
         }
     }
-    drop(outbox);
-    // Ends the WebSocket without the Engine.IO close packet: clients see "transport
-    // close" and reconnect by themselves.
-    out.close();
 }
 
 /// Writes an item taken from the outbox, once no direct write is in progress.
