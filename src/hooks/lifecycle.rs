@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::request::{self, Posted};
-use super::{Inner, answer, identity};
+use super::{Inner, Live, answer, identity};
 use crate::adapter::Target;
 use crate::config::LifecycleEvent;
 use crate::engine::sid::Sid;
@@ -154,37 +154,9 @@ impl Inner {
                     .acquire()
                     .await
                     .expect("the semaphore is never closed");
-                let started = Instant::now();
-                let posted =
-                    request::post(&self.http, live.post(&job.delivery, job.body.clone())).await;
-                let outcome = match &posted {
-                    Posted::Answered(bytes) => {
-                        let about = answer::About {
-                            namespace: &job.namespace,
-                            sid: job.sid.as_str(),
-                            user_room_prefix: &self.user_room_prefix,
-                        };
-                        match answer::parse(bytes, false, &about) {
-                            Ok(answer) => {
-                                if self.emit_all(answer.emits).await {
-                                    "ok"
-                                } else {
-                                    "emit_failed"
-                                }
-                            }
-                            Err(reason) => {
-                                tracing::warn!(delivery = %job.delivery, kind, %reason, "hook answer to a lifecycle event refused");
-                                "bad_answer"
-                            }
-                        }
-                    }
-                    failed => {
-                        tracing::debug!(delivery = %job.delivery, kind, reason = %failed, "hook lifecycle request failed");
-                        failed.failure_label()
-                    }
-                };
-                self.count(kind, outcome, started);
-                posted
+                // Boxed: the request's state is large, and a connection storm leaves
+                // thousands of jobs waiting for a slot.
+                Box::pin(self.send_once(job, &live)).await
             };
             if !posted.retryable() {
                 if let Posted::Status(status) = posted {
@@ -200,6 +172,41 @@ impl Inner {
             tokio::time::sleep(backoff(attempt)).await;
             attempt += 1;
         }
+    }
+
+    /// One request for `job`, counted by outcome; a successful answer's emits are sent.
+    async fn send_once(&self, job: &LifecycleJob, live: &Live) -> Posted {
+        let kind = job.label();
+        let started = Instant::now();
+        let posted = request::post(&self.http, live.post(&job.delivery, job.body.clone())).await;
+        let outcome = match &posted {
+            Posted::Answered(bytes) => {
+                let about = answer::About {
+                    namespace: &job.namespace,
+                    sid: job.sid.as_str(),
+                    user_room_prefix: &self.user_room_prefix,
+                };
+                match answer::parse(bytes, false, &about) {
+                    Ok(answer) => {
+                        if self.emit_all(answer.emits).await {
+                            "ok"
+                        } else {
+                            "emit_failed"
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::warn!(delivery = %job.delivery, kind, %reason, "hook answer to a lifecycle event refused");
+                        "bad_answer"
+                    }
+                }
+            }
+            failed => {
+                tracing::debug!(delivery = %job.delivery, kind, reason = %failed, "hook lifecycle request failed");
+                failed.failure_label()
+            }
+        };
+        self.count(kind, outcome, started);
+        posted
     }
 }
 

@@ -7,6 +7,9 @@ use std::sync::Mutex;
 
 use crate::engine::sid::Sid;
 
+/// Below this many entries a table is not worth shrinking.
+const MIN_CAPACITY: usize = 64;
+
 /// Jobs waiting, per socket. The lock is held only to push or pop, never across an await.
 pub(super) struct SerialQueues<J> {
     waiting: Mutex<HashMap<Sid, VecDeque<J>>>,
@@ -43,6 +46,12 @@ impl<J> SerialQueues<J> {
         let next = waiting.get_mut(sid).and_then(VecDeque::pop_front);
         if next.is_none() {
             waiting.remove(sid);
+            // A connection storm grows the table to thousands of sockets; a table keeps
+            // its size once emptied, so give the room back when it is mostly unused.
+            let (len, capacity) = (waiting.len(), waiting.capacity());
+            if capacity > MIN_CAPACITY && len * 4 < capacity {
+                waiting.shrink_to(len * 2);
+            }
         }
         next
     }
@@ -66,5 +75,19 @@ mod tests {
         // The worker ended: the next push starts a new one.
         assert_eq!(queues.push(a, 4), Some(4));
         assert_eq!(queues.next(&b), None);
+    }
+
+    #[test]
+    fn gives_memory_back_after_a_storm() {
+        let queues = SerialQueues::new();
+        let sids: Vec<Sid> = (0..10_000).map(|_| Sid::random()).collect();
+        for sid in &sids {
+            assert_eq!(queues.push(*sid, ()), Some(()));
+        }
+        for sid in &sids {
+            assert_eq!(queues.next(sid), None);
+        }
+        let capacity = queues.waiting.lock().unwrap().capacity();
+        assert!(capacity <= MIN_CAPACITY, "capacity {capacity} kept");
     }
 }
