@@ -2,7 +2,10 @@
 //! ends the session, and when a session that never connected a namespace is closed.
 //!
 //! [`Heartbeat`] holds only the deadlines; whoever supervises the session keeps one timer
-//! beside it and races [`Heartbeat::watch`] against the session's end. A polling session is supervised by a task of its own
+//! beside it and, in the `select!` it waits in, hands it the timer firing
+//! ([`Heartbeat::on_timer`]) and the session's `pong` signal ([`Heartbeat::on_client`]).
+//! Those are arms of that `select!` rather than a future of their own, which would add to
+//! the size of every idle session's task. A polling session is supervised by a task of its own
 //! ([`Engine::supervise`](super::Engine)); a session born on WebSocket by its transport
 //! task, so that it costs one task instead of two.
 
@@ -62,22 +65,21 @@ impl Heartbeat {
         }
     }
 
-    /// Waits for the client's sign of life (`session.pong`) or the next deadline on
-    /// `timer`, and applies it. Cancel safe: nothing changes until it completes.
-    pub(super) async fn watch<D>(&mut self, session: &Session<D>, mut timer: Pin<&mut Sleep>) {
+    /// Moves `timer` to the next deadline if it changed.
+    fn rearm(&self, timer: Pin<&mut Sleep>) {
         let deadline = self.deadline();
         if timer.deadline() != deadline {
-            timer.as_mut().reset(deadline);
-        }
-        tokio::select! {
-            biased;
-            _ = session.pong.notified(), if self.pong_deadline.is_some() => self.on_client(),
-            _ = timer => self.on_timer(session),
+            timer.reset(deadline);
         }
     }
 
-    /// A pong (v4) or any packet (v3) arrived.
-    fn on_client(&mut self) {
+    /// Whether the client owes a sign of life: only then is `session.pong` worth waiting on.
+    pub(super) fn awaits_client(&self) -> bool {
+        self.pong_deadline.is_some()
+    }
+
+    /// `session.pong` fired: a pong (v4) or any packet (v3) arrived.
+    pub(super) fn on_client(&mut self, timer: Pin<&mut Sleep>) {
         let now = Instant::now();
         if self.client_pings {
             self.pong_deadline = Some(now + self.interval + self.timeout);
@@ -85,11 +87,12 @@ impl Heartbeat {
             self.pong_deadline = None;
             self.next_ping = now + self.interval;
         }
+        self.rearm(timer);
     }
 
-    /// The timer fired: closes the session if it never connected in time or the client
-    /// went silent, or sends the next ping.
-    fn on_timer<D>(&mut self, session: &Session<D>) {
+    /// `timer` fired: closes the session if it never connected in time or the client went
+    /// silent, or sends the next ping.
+    pub(super) fn on_timer<D>(&mut self, session: &Session<D>, timer: Pin<&mut Sleep>) {
         let now = Instant::now();
         if self
             .connect_deadline
@@ -112,6 +115,7 @@ impl Heartbeat {
             }
             _ => {}
         }
+        self.rearm(timer);
     }
 
     /// How long a client that has stopped polling can still come back: a ping interval

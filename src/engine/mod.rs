@@ -300,7 +300,10 @@ impl<H: EngineHandler> Engine<H> {
             tokio::select! {
                 biased;
                 _ = session.closed() => break,
-                _ = heartbeat.watch(&session, timer.as_mut()) => {}
+                _ = &mut timer => heartbeat.on_timer(&session, timer.as_mut()),
+                _ = session.pong.notified(), if heartbeat.awaits_client() => {
+                    heartbeat.on_client(timer.as_mut());
+                }
             }
         }
         self.retire(session, permit, heartbeat.patience()).await;

@@ -10,7 +10,6 @@
 //! when the session closes.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,7 +21,6 @@ use fastwebsockets::WebSocket;
 use fastwebsockets::upgrade::IncomingUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
 
 use super::admission::Permit;
 use super::heartbeat::Heartbeat;
@@ -199,7 +197,13 @@ pub(super) async fn new_session<H: EngineHandler>(
     // follows the open packet.
     engine.handler.on_open(&session);
     // A task of its own, so that the long-lived task does not carry this one's state.
-    tokio::spawn(serve(engine, session, reader, out, Some(supervision)));
+    tokio::spawn(serve(
+        engine,
+        session,
+        reader,
+        Box::new(out),
+        Some(supervision),
+    ));
 }
 
 /// What the transport task of a session born on WebSocket also does: supervise it (an
@@ -217,18 +221,6 @@ impl Supervision {
     ) {
         let patience = self.heartbeat.patience();
         engine.retire(session, self.permit, patience).await;
-    }
-}
-
-/// Watches the heartbeat when this task supervises the session; otherwise never ends.
-async fn watch<D>(
-    supervision: Option<&mut Supervision>,
-    session: &Session<D>,
-    timer: Pin<&mut Sleep>,
-) {
-    match supervision {
-        Some(supervision) => supervision.heartbeat.watch(session, timer).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -277,7 +269,7 @@ async fn upgrade_session<H: EngineHandler>(
     // A poll that arrived after the probe still holds the outbox: end it too.
     session.upgrade_wake.notify_one();
     engine.handler.on_upgrade(&session);
-    tokio::spawn(serve(engine, session, reader, out, None));
+    tokio::spawn(serve(engine, session, reader, Box::new(out), None));
 }
 
 /// What the session's task must write, apart from frames producers wrote directly.
@@ -301,7 +293,9 @@ fn serve<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     session: Arc<Session<H::Data>>,
     mut reader: Reader,
-    out: WsOut,
+    // Boxed: it moves into the session once the outbox is ours, and would leave its room
+    // in the future behind.
+    out: Box<WsOut>,
     mut supervision: Option<Supervision>,
 ) -> impl Future<Output = ()> + Send {
     async move {
@@ -313,12 +307,23 @@ fn serve<H: EngineHandler>(
         // Only the poll that may still hold the outbox delays this; producers write directly
         // from the moment the outbox is ours.
         let mut outbox = session.outbox.drain().await;
-        let out = session.attach_ws(out);
+        let out = session.attach_ws(*out);
         loop {
             let queued = tokio::select! {
                 biased;
                 _ = session.closed() => break,
-                _ = watch(supervision.as_mut(), &session, timer.as_mut()) => continue,
+                _ = &mut timer, if supervision.is_some() => {
+                    if let Some(supervision) = &mut supervision {
+                        supervision.heartbeat.on_timer(&session, timer.as_mut());
+                    }
+                    continue;
+                }
+                _ = session.pong.notified(), if supervision.as_ref().is_some_and(|s| s.heartbeat.awaits_client()) => {
+                    if let Some(supervision) = &mut supervision {
+                        supervision.heartbeat.on_client(timer.as_mut());
+                    }
+                    continue;
+                }
                 _ = out.released() => Queued::Rest,
                 item = outbox.pop() => Queued::Item(item),
                 message = reader.next_frame() => match on_message(&engine, &session, message) {
@@ -348,7 +353,12 @@ fn serve<H: EngineHandler>(
                 tokio::select! {
                     biased;
                     _ = session.closed() => break Ok(()),
-                    _ = watch(supervision.as_mut(), &session, timer.as_mut()) => {}
+                    // A pong cannot arrive meanwhile: reading waits for the write.
+                    _ = &mut timer, if supervision.is_some() => {
+                        if let Some(supervision) = &mut supervision {
+                            supervision.heartbeat.on_timer(&session, timer.as_mut());
+                        }
+                    }
                     written = &mut write => break written,
                 }
             };
