@@ -139,15 +139,20 @@ impl Index {
         sids
     }
 
-    fn join(&mut self, sid: &Sid, room: &Room) {
+    fn join(&mut self, sid: &Sid, room: &str) {
         let Some(member) = self.sockets.get_mut(sid) else {
             return;
         };
-        if member.rooms.contains(room) {
+        if member.rooms.iter().any(|r| &**r == room) {
             return;
         }
+        // Every member of a room shares the index's one copy of its name.
+        let room = match self.rooms.get_key_value(room) {
+            Some((name, _)) => name.clone(),
+            None => Room::from(room),
+        };
         member.rooms.push(room.clone());
-        self.rooms.entry(room.clone()).or_default().insert(*sid);
+        self.rooms.entry(room).or_default().insert(*sid);
     }
 
     fn leave(&mut self, sid: &Sid, room: &str) {
@@ -244,11 +249,12 @@ impl LocalAdapter {
                 socket.sid,
                 Member {
                     socket: socket.clone(),
-                    rooms: Vec::new(),
+                    // Exactly these: most sockets join no other room (a push grows it).
+                    rooms: Vec::with_capacity(rooms.len()),
                 },
             );
             for room in rooms {
-                index.join(&socket.sid, &Room::from(room.as_str()));
+                index.join(&socket.sid, room);
             }
             created
         };
@@ -425,7 +431,7 @@ impl LocalAdapter {
     pub fn join(&self, target: &Target, rooms: &[String]) -> Applied {
         self.update(target, |index, sid| {
             for room in rooms {
-                index.join(sid, &Room::from(room.as_str()));
+                index.join(sid, room);
             }
         })
     }
