@@ -25,10 +25,15 @@ fn server_side_state(server: SocketAddr, client: SocketAddr) -> Option<String> {
     })
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed_and_released() {
-    // Room for four of the 256 KiB events below.
-    let relay = start_relay(|config| config.limits.max_queued_bytes = 4 * (256 * 1024 + 100)).await;
+/// A raw WebSocket client connected to `/` that reads nothing after its CONNECT: the
+/// client, its address and its sid.
+async fn silent_client(
+    relay: &common::TestRelay,
+) -> (
+    tokio_tungstenite::WebSocketStream<TcpStream>,
+    SocketAddr,
+    String,
+) {
     let tcp = TcpStream::connect(relay.socketio_addr).await.unwrap();
     let client_addr = tcp.local_addr().unwrap();
     let url = format!(
@@ -51,6 +56,14 @@ async fn a_client_that_stops_reading_is_closed_and_released() {
         server_side_state(relay.socketio_addr, client_addr).as_deref(),
         Some("01")
     );
+    (ws, client_addr, sid)
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_released() {
+    // Room for four of the 256 KiB events below.
+    let relay = start_relay(|config| config.limits.max_queued_bytes = 4 * (256 * 1024 + 100)).await;
+    let (ws, client_addr, sid) = silent_client(&relay).await;
 
     // Large events until the relay gives up on the client.
     let chunk = "x".repeat(256 * 1024);
@@ -66,6 +79,40 @@ async fn a_client_that_stops_reading_is_closed_and_released() {
         1.0
     );
     // The relay's side leaves ESTABLISHED although the client still reads nothing.
+    eventually("the relay to close its side", TIMEOUT, || async {
+        (server_side_state(relay.socketio_addr, client_addr).as_deref() != Some("01")).then_some(())
+    })
+    .await;
+    drop(ws);
+}
+
+/// A client that stops reading while the relay is blocked writing to it, with room left in
+/// its queue, is still ended by the heartbeat: its ping goes unanswered.
+#[tokio::test]
+async fn a_client_blocked_in_a_write_is_closed_by_the_heartbeat() {
+    let relay = start_relay(|config| {
+        config.limits.max_queued_bytes = 64 * 1024 * 1024;
+        config.server.ping_interval_ms = 300;
+        config.server.ping_timeout_ms = 200;
+    })
+    .await;
+    let (ws, client_addr, sid) = silent_client(&relay).await;
+
+    // More than loopback's socket buffers take, less than the queue holds: the relay's
+    // write to this client blocks, and nothing else would end the session.
+    let chunk = "x".repeat(256 * 1024);
+    for _ in 0..64 {
+        relay.push("/", &[&sid], "big", json!([chunk])).await;
+    }
+    eventually("the heartbeat to end the session", TIMEOUT, || async {
+        (relay.metric(r#"sio_relay_disconnections_total{reason="ping_timeout"}"#) >= 1.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        relay.metric(r#"sio_relay_disconnections_total{reason="queue_full"}"#),
+        0.0
+    );
     eventually("the relay to close its side", TIMEOUT, || async {
         (server_side_state(relay.socketio_addr, client_addr).as_deref() != Some("01")).then_some(())
     })

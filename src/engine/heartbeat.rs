@@ -5,9 +5,9 @@
 //! beside it and, in the `select!` it waits in, hands it the timer firing
 //! ([`Heartbeat::on_timer`]) and the session's `pong` signal ([`Heartbeat::on_client`]).
 //! Those are arms of that `select!` rather than a future of their own, which would add to
-//! the size of every idle session's task. A polling session is supervised by a task of its own
-//! ([`Engine::supervise`](super::Engine)); a session born on WebSocket by its transport
-//! task, so that it costs one task instead of two.
+//! the size of every idle session's task. A polling session is supervised by a task of its
+//! own ([`Engine::supervise`](super::Engine)); a session born on WebSocket by its
+//! transport task, so that it costs one task instead of two.
 
 use std::pin::Pin;
 use std::time::Duration;

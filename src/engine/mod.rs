@@ -6,8 +6,8 @@
 //! connect timeout ([`heartbeat`]) and, whatever ends the session, removes it from the
 //! table and tells the handler exactly once ([`Engine::retire`]). The supervisor of a
 //! polling session is a task of its own; a session born on WebSocket is supervised by its
-//! transport task. A polling session the relay closed
-//! on purpose owes its client the close packet (see [`close_packet`]).
+//! transport task. A polling session the relay closed on purpose owes its client the
+//! close packet (see [`close_packet`]).
 
 pub mod admission;
 mod close_packet;

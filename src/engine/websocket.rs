@@ -301,6 +301,7 @@ fn serve<H: EngineHandler>(
     async move {
         let timer = match &supervision {
             Some(supervision) => supervision.heartbeat.timer(),
+            // Never polled: the heartbeat's arms are off without a supervision.
             None => tokio::time::sleep(Duration::ZERO),
         };
         tokio::pin!(timer);
