@@ -103,11 +103,7 @@ floor_args=(--clients "$(load_opt --broadcast-clients 2000)"
     --duration "$(load_opt --duration 10s)" --warmup "$(load_opt --warmup 2s)")
 report_args=()
 if $floor; then report_args+=(--ratio-to floor); fi
-for name in "${ratio_to[@]}"; do
-  # --floor already asks for the floor's ratios; naming it again would print them twice.
-  if $floor && [[ "$name" == floor ]]; then continue; fi
-  report_args+=(--ratio-to "$name")
-done
+for name in "${ratio_to[@]}"; do report_args+=(--ratio-to "$name"); done
 mkdir -p "$out"
 results="$out/results.jsonl"
 

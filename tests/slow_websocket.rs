@@ -59,6 +59,14 @@ async fn silent_client(
     (ws, client_addr, sid)
 }
 
+/// Waits until the relay's side of `client`'s connection has left ESTABLISHED.
+async fn relay_closes_its_side(relay: &common::TestRelay, client: SocketAddr) {
+    eventually("the relay to close its side", TIMEOUT, || async {
+        (server_side_state(relay.socketio_addr, client).as_deref() != Some("01")).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_released() {
     // Room for four of the 256 KiB events below.
@@ -79,10 +87,7 @@ async fn a_client_that_stops_reading_is_closed_and_released() {
         1.0
     );
     // The relay's side leaves ESTABLISHED although the client still reads nothing.
-    eventually("the relay to close its side", TIMEOUT, || async {
-        (server_side_state(relay.socketio_addr, client_addr).as_deref() != Some("01")).then_some(())
-    })
-    .await;
+    relay_closes_its_side(&relay, client_addr).await;
     drop(ws);
 }
 
@@ -113,9 +118,6 @@ async fn a_client_blocked_in_a_write_is_closed_by_the_heartbeat() {
         relay.metric(r#"sio_relay_disconnections_total{reason="queue_full"}"#),
         0.0
     );
-    eventually("the relay to close its side", TIMEOUT, || async {
-        (server_side_state(relay.socketio_addr, client_addr).as_deref() != Some("01")).then_some(())
-    })
-    .await;
+    relay_closes_its_side(&relay, client_addr).await;
     drop(ws);
 }

@@ -91,6 +91,14 @@ fn thousands(n: f64) -> String {
 /// `ratio_to`, each CPU and memory figure of the other labels also shows as a multiple of
 /// those labels' (the ratio of the medians).
 pub fn markdown(files: &[PathBuf], ratio_to: &[String]) -> Result<String, String> {
+    // A reference named twice (`compare.sh --floor` already names the floor) is one reference.
+    let mut references: Vec<String> = Vec::new();
+    for r in ratio_to {
+        if !references.contains(r) {
+            references.push(r.clone());
+        }
+    }
+    let ratio_to = &references[..];
     let mut rows: Vec<Row> = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -352,6 +360,24 @@ mod tests {
         assert!(
             table
                 .contains("| 20.0 µs (2.50× floor, 0.50× peer) | 40.0 µs (5.00× floor) | 8.0 µs |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_reference_named_twice_shows_its_multiple_once() {
+        let rows: Vec<Row> = [("server", 20.0), ("floor", 8.0)]
+            .iter()
+            .map(|(label, us)| Row {
+                label: label.to_string(),
+                scenario: "unicast".into(),
+                cpu_us_per_msg: Some(*us),
+                ..Row::default()
+            })
+            .collect();
+        let table = table("twice", &rows, &["floor".into(), "floor".into()]);
+        assert!(
+            table.contains("| 20.0 µs (2.50× floor) | 8.0 µs |"),
             "{table}"
         );
     }
