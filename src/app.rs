@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::Adapter;
 use crate::adapter::local::LocalAdapter;
-use crate::admin::AdminState;
+use crate::admin::{AdminListener, AdminState};
 use crate::config::{AdapterKind, Config, TlsListener as Listener};
 use crate::engine::{CloseReason, Engine};
 use crate::hooks::Hooks;
@@ -99,7 +99,7 @@ fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> 
 /// flight are answered, or when the runtime that started it shuts down.
 fn serve_admin(
     listener: TcpListener,
-    router: Router,
+    state: AdminState,
     stop: CancellationToken,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -121,8 +121,18 @@ fn serve_admin(
             }
             stopper.cancel();
         });
+        let router = crate::admin::router(state.clone());
         match tls {
-            None => Box::pin(serve(listener, router, stop_admin)),
+            None => {
+                // Plain pushes are answered by the listener itself, the rest by the router.
+                let listener = AdminListener::new(listener, state, stop_admin.clone());
+                let connections = listener.connections();
+                Box::pin(async move {
+                    serve_on(listener.tap_io(|_| {}), router, stop_admin).await;
+                    connections.close();
+                    connections.wait().await;
+                })
+            }
             Some(acceptor) => {
                 let listener = TlsListener::new(listener, acceptor)?;
                 Box::pin(serve_on(listener.tap_io(|_| {}), router, stop_admin))
@@ -141,14 +151,6 @@ fn serve_admin(
         let _alive = alive;
         let _ = finished.await;
     }))
-}
-
-async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) {
-    // Without TCP_NODELAY small frames wait for delayed ACKs (up to 40 ms stalls).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    serve_on(listener, router, stop).await
 }
 
 async fn serve_on<L>(listener: L, router: Router, stop: CancellationToken)
@@ -268,10 +270,9 @@ impl Relay {
         };
         let admin_state = AdminState::new(adapter.clone(), metrics.clone(), &config.admin)
             .with_user_room_prefix(&config.auth.user_room_prefix);
-        let admin = crate::admin::router(admin_state.clone());
         let admin_server = serve_admin(
             admin_listener,
-            admin,
+            admin_state.clone(),
             stop_accepting.clone(),
             acceptor_for(Listener::Admin),
         )

@@ -952,3 +952,117 @@ async fn metrics_after_traffic() {
     exit_all(clients).await;
     relay.shutdown().await;
 }
+
+/// Reads `count` HTTP/1.1 answers (each with a `Content-Length`) from one connection:
+/// `(status, body)`.
+async fn read_answers(stream: &mut tokio::net::TcpStream, count: usize) -> Vec<(u16, Value)> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let mut answers = Vec::new();
+    while answers.len() < count {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut answer = httparse::Response::new(&mut headers);
+        if let Ok(httparse::Status::Complete(head)) = answer.parse(&bytes) {
+            let length: usize = answer
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+                .expect("an answer without Content-Length");
+            if bytes.len() >= head + length {
+                let status = answer.code.unwrap();
+                let body = serde_json::from_slice(&bytes[head..head + length]).unwrap();
+                answers.push((status, body));
+                bytes.drain(..head + length);
+                continue;
+            }
+        }
+        let mut chunk = [0; 4096];
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut chunk))
+            .await
+            .expect("the relay did not answer in time")
+            .unwrap();
+        assert!(n > 0, "the relay closed after {} answers", answers.len());
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    answers
+}
+
+/// Requests pipelined on one keep-alive connection are answered in order, whichever part
+/// of the relay answers each: plain pushes, a refused push (with what follows it), another
+/// route, a push with `Connection: close`.
+#[tokio::test]
+async fn one_connection_carries_pushes_refusals_and_other_routes_in_order() {
+    use tokio::io::AsyncWriteExt;
+    let relay = relay().await;
+    let mut client = relay.connect(ClientKind::Js, "websocket").await;
+    let to = sid(&client);
+    let post = |body: String, extra: &str| {
+        format!(
+            "POST /v1/emit HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let push = |n: u32| post(json!({"to": to, "event": "n", "data": n}).to_string(), "");
+    let requests = [
+        push(1),
+        push(2),
+        post(json!({"to": to, "event": "n", "dta": 0}).to_string(), ""),
+        push(3),
+        format!(
+            "GET /v1/sockets?namespace=/ HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        ),
+        push(4),
+        post(
+            json!({"to": to, "event": "n", "data": 5}).to_string(),
+            "Connection: close\r\n",
+        ),
+    ];
+    let mut stream = tokio::net::TcpStream::connect(relay.admin_addr)
+        .await
+        .unwrap();
+    // Split across writes, so requests also arrive in pieces.
+    let all = requests.concat();
+    let (first, rest) = all.as_bytes().split_at(all.len() / 3 + 7);
+    stream.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(rest).await.unwrap();
+    let answers = read_answers(&mut stream, requests.len()).await;
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 200, 400, 200, 200, 200, 200], "{answers:?}");
+    assert_eq!(answers[0].1, json!({"recipients": 1}));
+    assert_eq!(answers[2].1["error"]["code"], "unknown_field");
+    assert_eq!(answers[4].1["sockets"][0]["sid"], json!(to), "{answers:?}");
+    assert_eq!(answers[6].1, json!({"recipients": 1}));
+    let mut rest = [0; 16];
+    let closed = tokio::time::timeout(
+        TIMEOUT,
+        tokio::io::AsyncReadExt::read(&mut stream, &mut rest),
+    );
+    assert_eq!(
+        closed.await.expect("not closed").unwrap(),
+        0,
+        "Connection: close kept it open"
+    );
+    while events(&client, "/").len() < 5 {
+        client.wait_for(|v| is(v, "event"), TIMEOUT).await;
+    }
+    let received: Vec<Value> = events(&client, "/")
+        .into_iter()
+        .map(|(_, args)| args)
+        .collect();
+    assert_eq!(received, (1..=5).map(|n| json!([n])).collect::<Vec<_>>());
+
+    let text = relay.admin().metrics().await;
+    assert_eq!(
+        metric_value(
+            &text,
+            "sio_relay_admin_requests_total{route=\"/v1/emit\",status=\"200\"}"
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    client.exit().await;
+    relay.shutdown().await;
+}

@@ -86,14 +86,18 @@ impl Tokens {
     /// The caller whose token the request's `Authorization: Bearer …` header carries;
     /// the anonymous caller when no token is required; `None` when refused.
     pub fn caller(&self, headers: &HeaderMap) -> Option<Caller> {
+        self.caller_of(headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes()))
+    }
+
+    /// [`caller`](Self::caller) from the values of the request's `Authorization` headers.
+    pub fn caller_of<'a>(&self, mut values: impl Iterator<Item = &'a [u8]>) -> Option<Caller> {
         if !self.required {
             return Some(Caller::anonymous());
         }
-        let mut values = headers.get_all(AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
             return None;
         };
-        let presented = bearer(value.as_bytes())?;
+        let presented = bearer(value)?;
         let mut accepted = Choice::from(0);
         let mut index = 0u32;
         for (i, (token, _)) in self.tokens.iter().enumerate() {

@@ -49,15 +49,26 @@ fn check_content_type(request: &Request) -> Result<(), ApiError> {
     let refused = || {
         ApiError::UnsupportedMediaType("unsupported `Content-Type`; send `application/json`".into())
     };
-    let value = value.to_str().map_err(|_| refused())?;
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    if essence.eq_ignore_ascii_case("application/json")
-        || essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    {
+    if is_json_type(value.as_bytes()) {
         Ok(())
     } else {
         Err(refused())
     }
+}
+
+/// Whether a `Content-Type` value is one whose body is read as JSON.
+pub fn is_json_type(value: &[u8]) -> bool {
+    // Visible ASCII only, as `HeaderValue::to_str` requires.
+    if !value
+        .iter()
+        .all(|b| *b == b'\t' || (b' '..=b'~').contains(b))
+    {
+        return false;
+    }
+    let value = String::from_utf8_lossy(value);
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
 /// The fields of one JSON object, taken one by one; unknown fields are refused up front.

@@ -40,7 +40,7 @@ const FIELDS: [&str; 10] = [
 
 /// The answer for one emit.
 #[derive(Debug, Serialize)]
-struct EmitAnswer {
+pub(super) struct EmitAnswer {
     recipients: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     acks: Option<Vec<AckAnswer>>,
@@ -185,7 +185,8 @@ fn ack_timeout(value: &Value, max: u64) -> Result<Duration, ApiError> {
     }
 }
 
-async fn send(state: &AdminState, request: EmitRequest) -> Result<EmitAnswer, ApiError> {
+/// Sends one validated emit and counts it.
+pub(super) async fn send(state: &AdminState, request: EmitRequest) -> Result<EmitAnswer, ApiError> {
     let waits = request.ack_timeout.is_some();
     let namespace = request.target.namespace.clone();
     let outcome = state.adapter().emit(request).await?;

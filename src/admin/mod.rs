@@ -20,6 +20,7 @@ pub mod audit;
 mod auth;
 pub mod binary;
 mod body;
+mod direct;
 pub mod emit;
 pub mod error;
 mod idempotency;
@@ -39,7 +40,7 @@ use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,6 +54,7 @@ use crate::config::AdminConfig;
 use crate::metrics::Metrics;
 use audit::Access;
 use auth::Tokens;
+pub use direct::AdminListener;
 use error::{ApiError, ErrorDetail};
 
 /// Every route the admin listener serves; the metrics label for any other path is `other`.
@@ -245,24 +247,11 @@ impl From<Applied> for Count {
 
 /// Token check, error envelope and metrics around every request.
 async fn edge(State(state): State<AdminState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let path = request.uri().path();
-    let route = ROUTES
-        .iter()
-        .copied()
-        .find(|r| *r == path)
-        .unwrap_or("other");
-    let needs_token = path == "/v1" || path.starts_with("/v1/");
-    let mutating = request.method() == axum::http::Method::POST
-        && matches!(
-            route,
-            "/v1/emit" | "/v1/join" | "/v1/leave" | "/v1/disconnect"
-        );
-    let method = request.method().clone();
+    let call = Call::new(request.method(), request.uri().path());
     let live = state.live();
     let caller = live.tokens.caller(request.headers());
     let (response, access) = match caller {
-        None if needs_token => (ApiError::Unauthorized.into_response(), None),
+        None if call.needs_token => (ApiError::Unauthorized.into_response(), None),
         _ => {
             let access = caller.map(Access::new);
             if let Some(access) = &access {
@@ -272,45 +261,89 @@ async fn edge(State(state): State<AdminState>, mut request: Request, next: Next)
             (enveloped(next.run(request).await), access)
         }
     };
-
-    let status = response.status();
-    let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
-    if needs_token && (mutating || refused) {
-        let outcome = if status.is_success() {
-            "ok"
-        } else if refused {
-            "refused"
-        } else {
-            "failed"
-        };
-        let target = access
-            .as_ref()
-            .map_or_else(|| "-".into(), Access::described);
-        let key = access.as_ref().map(|a| &*a.caller.name);
-        audit::log(
-            key,
-            method.as_str(),
-            route,
-            &target,
-            status.as_u16(),
-            outcome,
-        );
-    }
-    if let Some(ErrorDetail(detail)) = response.extensions().get() {
-        tracing::warn!(route, status = status.as_u16(), %detail, "admin request failed");
-    } else {
-        tracing::debug!(route, status = status.as_u16(), "admin request");
-    }
-    let metrics = state.metrics();
-    metrics
-        .admin_requests
-        .with_label_values(&[route, status.as_str()])
-        .inc();
-    metrics
-        .admin_request_duration
-        .with_label_values(&[route])
-        .observe(started.elapsed().as_secs_f64());
+    let detail = response.extensions().get().map(|ErrorDetail(d)| d.as_str());
+    call.record(&state, response.status(), access.as_ref(), detail);
     response
+}
+
+/// One admin request from its arrival to its record: what the audit line, the request log
+/// and the metrics say of it.
+struct Call {
+    started: Instant,
+    method: Method,
+    /// The route template, or `other`.
+    route: &'static str,
+    /// A `/v1/` path.
+    needs_token: bool,
+    /// A call that changes something: its audit line is written whatever its outcome.
+    mutating: bool,
+}
+
+impl Call {
+    fn new(method: &Method, path: &str) -> Self {
+        let route = ROUTES
+            .iter()
+            .copied()
+            .find(|r| *r == path)
+            .unwrap_or("other");
+        Call {
+            started: Instant::now(),
+            method: method.clone(),
+            route,
+            needs_token: path == "/v1" || path.starts_with("/v1/"),
+            mutating: method == Method::POST
+                && matches!(
+                    route,
+                    "/v1/emit" | "/v1/join" | "/v1/leave" | "/v1/disconnect"
+                ),
+        }
+    }
+
+    /// Records the answer: the audit line of a mutating or refused `/v1/` call, the request
+    /// log line (with `detail`, the error's internal detail, if any), the metrics.
+    fn record(
+        &self,
+        state: &AdminState,
+        status: StatusCode,
+        access: Option<&Access>,
+        detail: Option<&str>,
+    ) {
+        let route = self.route;
+        let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+        if self.needs_token && (self.mutating || refused) {
+            let outcome = if status.is_success() {
+                "ok"
+            } else if refused {
+                "refused"
+            } else {
+                "failed"
+            };
+            let target = access.map_or_else(|| "-".into(), Access::described);
+            let key = access.map(|a| &*a.caller.name);
+            audit::log(
+                key,
+                self.method.as_str(),
+                route,
+                &target,
+                status.as_u16(),
+                outcome,
+            );
+        }
+        if let Some(detail) = detail {
+            tracing::warn!(route, status = status.as_u16(), %detail, "admin request failed");
+        } else {
+            tracing::debug!(route, status = status.as_u16(), "admin request");
+        }
+        let metrics = state.metrics();
+        metrics
+            .admin_requests
+            .with_label_values(&[route, status.as_str()])
+            .inc();
+        metrics
+            .admin_request_duration
+            .with_label_values(&[route])
+            .observe(self.started.elapsed().as_secs_f64());
+    }
 }
 
 /// Replaces an error response that is not already the JSON envelope (one produced by the
